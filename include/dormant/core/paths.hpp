@@ -1,0 +1,18 @@
+// Host paths: where dormant keeps its state, and confinement checks.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace dormant {
+
+// $XDG_DATA_HOME/dormant/catalog.db, else $HOME/.local/share/dormant/catalog.db.
+std::filesystem::path default_catalog_path();
+
+// True when `path`, after resolving every symlink and "..", lies inside one of
+// `roots` (also resolved). A path that does not exist is resolved as far as it
+// exists. Used to confine backing files and extents to the library.
+bool path_is_inside(const std::filesystem::path& path, const std::vector<std::filesystem::path>& roots);
+
+}  // namespace dormant

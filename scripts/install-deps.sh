@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages dormant needs to build, test and demo.
+# Idempotent: packages already present are skipped, so `make demo` and
+# `make test` can call it every time at almost no cost.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  # libraries (see docs/architecture.md for what each is for)
+  libnbd-dev libext2fs-dev libguestfs-dev libsqlite3-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev libspdlog-dev libvirt-dev libsqlitecpp-dev libxml2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # runtime tools
+  qemu-utils e2fsprogs fdisk gdisk libguestfs-tools
+  # test fixtures: real Debian content and layouts
+  debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
