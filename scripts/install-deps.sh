@@ -15,6 +15,9 @@ packages=(
   qemu-utils e2fsprogs fdisk gdisk libguestfs-tools
   # test fixtures: real Debian content and layouts
   debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64
+  # benchmarks
+  hyperfine time
+  python3-jsonschema
 )
 
 missing=()
