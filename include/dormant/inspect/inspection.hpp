@@ -48,4 +48,9 @@ Inspection inspect_image(const std::filesystem::path& image, const image::OpenOp
 // JSON as documented in docs/inspect.schema.json.
 nlohmann::json to_json(const Inspection& inspection);
 
+// The inverse of to_json, for inspections stored as JSON (the catalog).
+// Missing keys take their defaults; Error(corrupt) when a key has the wrong
+// type.
+Inspection inspection_from_json(const nlohmann::json& json);
+
 }  // namespace dormant::inspect
