@@ -1,0 +1,130 @@
+// The catalog: dormant's durable record of libraries, images and groups,
+// kept in one SQLite file (WAL, synchronous=FULL, foreign keys on).
+//
+// One Catalog object is used from one thread at a time; several processes may
+// open the same file (SQLite locks it, busy_timeout waits for the other).
+// Every write is a transaction: a crash leaves either the old or the new row.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dormant::catalog {
+
+// The schema version this build writes (PRAGMA user_version).
+inline constexpr int kSchemaVersion = 1;
+
+enum class LibraryKind { directory, libvirt_pool };
+
+std::string_view to_string(LibraryKind kind);
+
+struct Library {
+  std::int64_t id = 0;
+  std::string name;
+  LibraryKind kind = LibraryKind::directory;
+  std::string path;  // directory: its absolute path; pool: the pool's target path when known
+  std::string pool;  // libvirt pool name (libvirt_pool only)
+  std::string uri;   // libvirt connection URI (libvirt_pool only)
+  std::string added_at;  // UTC, ISO 8601
+};
+
+// What the last identify learned about an image file.
+struct ImageRecord {
+  std::int64_t id = 0;
+  std::optional<std::int64_t> library_id;  // null for images found only through a libvirt domain
+  std::string path;    // absolute, unique
+  std::string domain;  // libvirt domain using it, or ""
+  std::string format;  // "qcow2", ...
+  std::uint64_t virtual_size = 0;
+  std::uint64_t file_size = 0;  // st_size on the host
+  // "st_dev:st_ino:size:mtime_ns:ctime_ns". ctime cannot be set from user
+  // space (touch -d sets only atime/mtime), so any rewrite changes it and the
+  // image is inspected again.
+  std::string identity;
+  std::string state;   // "ok", "unsupported", "error", "missing"
+  std::string reason;  // why it is not "ok"
+  std::string access;  // "fast" or "guestfs"
+  std::string os_id;
+  std::string os_version_id;
+  std::string os_pretty_name;
+  std::string arch;
+  std::string hostname;
+  std::optional<std::int64_t> package_count;
+  std::string inspection_json;  // inspect::to_json of the full inspection, or ""
+  std::string inspected_at;     // UTC, ISO 8601
+};
+
+struct Group {
+  std::int64_t id = 0;
+  std::string name;
+  std::optional<std::string> match_glob;
+};
+
+struct GroupMember {
+  ImageRecord image;
+  bool explicit_member = false;  // added by name (group add), not only by the glob
+};
+
+class Catalog {
+ public:
+  // Opens or creates the catalog at `path` (parent directories are created
+  // with mode 0700, the file gets 0600) and migrates it to kSchemaVersion.
+  // Error(io) naming the file when it cannot be opened or is not a database;
+  // Error(unsupported) when it was written by a newer dormant.
+  explicit Catalog(const std::filesystem::path& path);
+  ~Catalog();
+  Catalog(Catalog&&) noexcept;
+  Catalog& operator=(Catalog&&) noexcept;
+
+  const std::filesystem::path& path() const;
+  int schema_version();
+  std::string journal_mode();
+
+  // Libraries. add_library: Error(conflict) when the name or directory is
+  // taken. remove_library: Error(not_found); the library's images (and their
+  // group memberships) go with it.
+  Library add_library(Library library);
+  std::vector<Library> libraries();
+  std::optional<Library> find_library(std::string_view name);
+  void remove_library(std::string_view name);
+
+  // libvirt connections searched for shut-off domains. Adding one twice is a no-op.
+  void add_connection(std::string_view uri);
+  std::vector<std::string> connections();
+
+  // Images, keyed by path. put_images inserts or updates all of them in one
+  // transaction (the id of an existing path is kept).
+  std::vector<ImageRecord> images();
+  std::optional<ImageRecord> find_image(std::string_view path);
+  std::optional<ImageRecord> find_image(std::int64_t id);
+  void put_images(const std::vector<ImageRecord>& records);
+  void put_image(const ImageRecord& record) { put_images({record}); }
+
+  // Groups. create_group: Error(conflict) when the name is taken; the others
+  // Error(not_found) for an unknown group. Members are the explicit ones plus
+  // every image whose path, file name or domain matches the glob (fnmatch,
+  // '*' also matches '/'), evaluated when asked.
+  Group create_group(std::string_view name, std::optional<std::string> match_glob);
+  void remove_group(std::string_view name);
+  std::vector<Group> groups();
+  std::optional<Group> find_group(std::string_view name);
+  void add_group_members(std::string_view group, const std::vector<std::int64_t>& image_ids);
+  std::vector<GroupMember> group_members(std::string_view group);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// True when `glob` matches the image's path, file name or domain name.
+bool glob_matches(std::string_view glob, const ImageRecord& image);
+
+// Current UTC time as "2026-11-25T14:55:00Z".
+std::string utc_now();
+
+}  // namespace dormant::catalog

@@ -1,0 +1,98 @@
+#include "schema.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+
+#include <array>
+#include <string_view>
+
+#include "dormant/catalog/catalog.hpp"
+#include "dormant/core/error.hpp"
+
+namespace dormant::catalog::detail {
+namespace {
+
+// migrations[i] brings user_version i to i+1. Never edit a released entry:
+// append a new one (later: sources, hosts, jobs, assessments).
+constexpr std::array<std::string_view, kSchemaVersion> kMigrations = {
+    R"sql(
+CREATE TABLE libraries (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('directory', 'libvirt-pool')),
+  path TEXT,
+  pool TEXT,
+  uri TEXT,
+  added_at TEXT NOT NULL,
+  CHECK ((kind = 'directory' AND path IS NOT NULL) OR (kind = 'libvirt-pool' AND pool IS NOT NULL AND uri IS NOT NULL))
+);
+CREATE UNIQUE INDEX libraries_directory ON libraries(path) WHERE kind = 'directory';
+CREATE UNIQUE INDEX libraries_pool ON libraries(uri, pool) WHERE kind = 'libvirt-pool';
+
+CREATE TABLE libvirt_connections (
+  id INTEGER PRIMARY KEY,
+  uri TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE images (
+  id INTEGER PRIMARY KEY,
+  library_id INTEGER REFERENCES libraries(id) ON DELETE CASCADE,
+  path TEXT NOT NULL UNIQUE,
+  domain TEXT,
+  format TEXT NOT NULL,
+  virtual_size INTEGER NOT NULL DEFAULT 0,
+  file_size INTEGER NOT NULL DEFAULT 0,
+  identity TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('ok', 'unsupported', 'error', 'missing')),
+  reason TEXT,
+  access TEXT,
+  os_id TEXT,
+  os_version_id TEXT,
+  os_pretty_name TEXT,
+  arch TEXT,
+  hostname TEXT,
+  package_count INTEGER,
+  inspection_json TEXT,
+  inspected_at TEXT NOT NULL
+);
+CREATE INDEX images_library ON images(library_id);
+
+CREATE TABLE groups (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  match_glob TEXT
+);
+
+CREATE TABLE group_members (
+  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  explicit INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (group_id, image_id)
+);
+)sql",
+};
+
+}  // namespace
+
+void migrate(SQLite::Database& db, const std::string& subject) {
+  int version = db.execAndGet("PRAGMA user_version").getInt();
+  if (version > kSchemaVersion)
+    fail(ErrorKind::unsupported, subject,
+         "catalog schema version {} is newer than this dormant understands ({}); use a newer dormant",
+         version, kSchemaVersion);
+  for (; version < kSchemaVersion; ++version) {
+    // IMMEDIATE: take the write lock first, so two processes opening a fresh
+    // catalog at once do not both run the same migration.
+    SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+    int current = db.execAndGet("PRAGMA user_version").getInt();
+    if (current != version) {  // another process migrated meanwhile
+      transaction.commit();
+      version = current - 1;
+      continue;
+    }
+    db.exec(std::string(kMigrations[static_cast<std::size_t>(version)]));
+    db.exec("PRAGMA user_version = " + std::to_string(version + 1));
+    transaction.commit();
+  }
+}
+
+}  // namespace dormant::catalog::detail

@@ -1,0 +1,62 @@
+// Private to the CLI: the command interface (dnf5-like: configure the
+// parser, then run) and what every command gets to run with.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dormant/catalog/catalog.hpp"
+
+namespace dormant::cli {
+
+struct Context {
+  std::filesystem::path catalog_path;
+  bool verbose = false;
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+
+  // Opened on first use, so that commands without one (inspect) need no catalog file.
+  catalog::Catalog& catalog() {
+    if (!catalog_) catalog_.emplace(catalog_path);
+    return *catalog_;
+  }
+
+ private:
+  std::optional<catalog::Catalog> catalog_;
+};
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  // Adds this command's subcommand (and its options) under `parent`; returns it.
+  virtual CLI::App* configure(CLI::App& parent) = 0;
+  virtual void run(Context& context) = 0;
+
+  CLI::App* app = nullptr;  // set by add_command; main runs the one that was parsed
+};
+
+using Commands = std::vector<std::unique_ptr<Command>>;
+
+inline void add_command(CLI::App& parent, Commands& commands, std::unique_ptr<Command> command) {
+  command->app = command->configure(parent);
+  commands.push_back(std::move(command));
+}
+
+// Each command group adds its commands to the parser and to `commands`.
+void add_inspect_command(CLI::App& app, Commands& commands);
+void add_library_commands(CLI::App& app, Commands& commands);
+void add_identify_command(CLI::App& app, Commands& commands);
+void add_group_commands(CLI::App& app, Commands& commands);
+
+// The shared --json flag of commands whose output is data.
+inline void add_json_flag(CLI::App* command, bool& json) {
+  command->add_flag("--json", json, "Print JSON instead of a table (schema in docs/)");
+}
+
+}  // namespace dormant::cli
