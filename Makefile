@@ -29,10 +29,10 @@ fixtures: deps
 # All tiers: unit, integration (release and ASan+UBSan), bounded fuzzing,
 # slow end-to-end. See tests/README.md.
 test: build build-asan build-fuzz fixtures
-	bash tests/run-tests.sh
+	BUILD=$(BUILD) bash tests/run-tests.sh
 
 demo: build
-	bash scripts/demo.sh
+	BUILD=$(BUILD) bash scripts/demo.sh
 
 bench: build fixtures
 	bash bench/run.sh

@@ -8,16 +8,15 @@ packages=(
   # build
   cmake g++ make pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   # libraries (see docs/architecture.md for what each is for)
-  libnbd-dev libext2fs-dev libguestfs-dev libsqlite3-dev nlohmann-json3-dev
+  libnbd-dev libext2fs-dev libguestfs-dev libsqlite3-dev nlohmann-json3-dev zlib1g-dev
   libcli11-dev libfmt-dev libspdlog-dev libvirt-dev libsqlitecpp-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # runtime tools
-  qemu-utils e2fsprogs fdisk gdisk libguestfs-tools
+  qemu-utils e2fsprogs fdisk gdisk libguestfs-tools libguestfs-xfs
   # test fixtures: real Debian content and layouts
-  debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64
+  debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64 dosfstools strace python3-jsonschema
   # benchmarks
   hyperfine time
-  python3-jsonschema
 )
 
 missing=()

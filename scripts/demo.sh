@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A short tour of dormant on real Debian images (run `make build` first, or
+# `make demo` which does both):
+#
+#   1. builds the fixture images if they are not cached yet,
+#   2. makes a demo library of six images (copies, plus one qcow2 overlay on
+#      a golden image) in $DORMANT_DEMO_DIR (default /tmp/dormant-demo),
+#   3. runs dormant against a fresh catalog there, echoing every command.
+#
+# Nothing outside $DORMANT_DEMO_DIR is written; the fixtures are only read.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+dormant="$build/src/cli/dormant"
+demo=${DORMANT_DEMO_DIR:-/tmp/dormant-demo}
+catalog="$demo/catalog.db"
+
+if [ ! -x "$dormant" ]; then
+  echo "demo: $dormant is missing: run 'make build' first (or 'make demo')" >&2
+  exit 1
+fi
+
+echo "demo: fixture images (built once, then cached; the first time takes a few minutes)"
+fixtures=$("$root/tests/fixtures/make-images.sh")
+
+rm -rf "$demo"
+mkdir -p "$demo/library"
+lib="$demo/library"
+copy() { cp --sparse=always --reflink=auto "$fixtures/$1" "$lib/$2"; }
+copy mbr-ext4.qcow2        web-frontend.qcow2
+copy gpt-multifs.qcow2     web-api.qcow2         # /, /var, /usr, /boot on four filesystems
+copy mbr-logical-ext4.vmdk db-primary.vmdk       # root in a logical MBR partition
+copy gpt-vfat-ext4.vhdx    ci-runner.vhdx        # EFI system partition + root
+copy backing-base.qcow2    golden-bookworm.qcow2
+# A clone that shares the golden image as its backing file, as libvirt
+# templates do; the reference stays inside the library, so it is allowed.
+(cd "$lib" && qemu-img create -q -f qcow2 -F qcow2 -b golden-bookworm.qcow2 web-clone.qcow2)
+echo "demo: library $lib:"
+ls -lh "$lib" | sed 's/^/  /'
+
+step() {
+  echo
+  echo "\$ dormant --catalog $catalog$(printf " %q" "$@")"
+  "$dormant" --catalog "$catalog" "$@"
+}
+
+step library add "$lib" --name demo
+step identify --jobs 2
+step library list
+step group create web --match '*web*'
+step group show web
+step inspect "$lib/web-api.qcow2"
+
+echo
+echo "demo: done. The catalog is $catalog; try for example:"
+echo "  $dormant --catalog $catalog inspect $lib/db-primary.vmdk --json"
+echo "  $dormant --catalog $catalog identify        # again: nothing changed, nothing re-read"
