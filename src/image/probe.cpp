@@ -192,7 +192,18 @@ std::optional<std::string> string_field(const nlohmann::json& object, const char
 
 }  // namespace
 
-ImageProbe probe_image(const fs::path& path, const ProbeOptions& options) {
+namespace {
+// qemu follows a backing chain to its end when the image is opened, so every
+// link must pass the same checks as the top image; the depth bound stops a
+// crafted chain (or a loop through symlinks) from running forever.
+constexpr int kMaxBackingDepth = 16;
+ImageProbe probe_link(const fs::path& path, const ProbeOptions& options, int depth);
+}  // namespace
+
+ImageProbe probe_image(const fs::path& path, const ProbeOptions& options) { return probe_link(path, options, 0); }
+
+namespace {
+ImageProbe probe_link(const fs::path& path, const ProbeOptions& options, int depth) {
   std::error_code ec;
   Context ctx;
   ctx.image = fs::absolute(path, ec).lexically_normal();
@@ -256,7 +267,23 @@ ImageProbe probe_image(const fs::path& path, const ProbeOptions& options) {
     fail(ErrorKind::internal, ctx.subject, "unexpected qemu-img info JSON: {}", e.what());
   }
   qemu_img_check(ctx, format);
+  if (probe.backing_file) {
+    if (!probe.backing_format)
+      fail(ErrorKind::hostile, ctx.subject,
+           "backing file {} has no recorded format, so qemu would guess it; refusing to open it. "
+           "Record it with: qemu-img rebase -u -F <format> -b <backing> {}",
+           probe.backing_file->string(), ctx.image.string());
+    if (depth + 1 >= kMaxBackingDepth)
+      fail(ErrorKind::limit, ctx.subject, "backing chain is deeper than {} images", kMaxBackingDepth);
+    ProbeOptions link_options{ctx.roots, probe.backing_format};
+    try {
+      probe_link(*probe.backing_file, link_options, depth + 1);
+    } catch (const Error& e) {
+      throw Error(e.kind(), ctx.subject, fmt::format("backing file {}: {}", probe.backing_file->string(), e.message()));
+    }
+  }
   return probe;
 }
+}  // namespace
 
 }  // namespace dormant::image

@@ -108,21 +108,60 @@ TEST_F(ImageProbeTest, JsonBackingSpecIsHostile) {
   expect_error(image, ErrorKind::hostile, "json: prefix");
 }
 
-TEST_F(ImageProbeTest, BackingFileInsideTheDirectoryIsAcceptedWithoutBeingOpened) {
-  // The backing file does not exist: probing succeeds only because qemu-img
-  // info does not open backing files.
+TEST_F(ImageProbeTest, BackingFileInsideTheDirectoryIsAccepted) {
+  run_ok({"qemu-img", "create", "-f", "raw", (dir_ / "base.raw").string(), "1M"});
+  auto image = dir_ / "child.qcow2";
+  run_ok({"qemu-img", "create", "-f", "qcow2", "-F", "raw", "-b", "base.raw", image.string(), "1M"});
+  auto probe = probe_image(image);
+  ASSERT_TRUE(probe.backing_file);
+  EXPECT_EQ(*probe.backing_file, fs::absolute(dir_ / "base.raw"));
+  EXPECT_EQ(probe.backing_format, ImageFormat::raw);
+}
+
+TEST_F(ImageProbeTest, MissingBackingFileIsNamed) {
   auto image = dir_ / "child.qcow2";
   run_ok({"qemu-img", "create", "-f", "qcow2", "-F", "raw", "-b", "base-not-there.raw", "-u", image.string(),
           "1M"});
-  auto probe = probe_image(image);
-  ASSERT_TRUE(probe.backing_file);
-  EXPECT_EQ(*probe.backing_file, fs::absolute(dir_ / "base-not-there.raw"));
-  EXPECT_EQ(probe.backing_format, ImageFormat::raw);
+  expect_error(image, ErrorKind::not_found, "backing file " + (dir_ / "base-not-there.raw").string());
+}
+
+TEST_F(ImageProbeTest, EveryLinkOfABackingChainIsConfined) {
+  // The top image references a base inside the library, and that base
+  // references a host file: qemu would follow the whole chain on open.
+  auto middle = dir_ / "middle.qcow2";
+  run_ok({"qemu-img", "create", "-f", "qcow2", "-F", "raw", "-b", "/etc/passwd", "-u", middle.string(), "1M"});
+  auto top = dir_ / "top.qcow2";
+  run_ok({"qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", "middle.qcow2", "-u", top.string(), "1M"});
+  expect_error(top, ErrorKind::hostile, "backing file " + middle.string() + ": backing file /etc/passwd");
+}
+
+TEST_F(ImageProbeTest, BackingFileWithoutRecordedFormatIsRefused) {
+  run_ok({"qemu-img", "create", "-f", "raw", (dir_ / "base.raw").string(), "1M"});
+  auto image = dir_ / "child.qcow2";
+  // Older qemu-img wrote overlays without a backing format; qemu then probes
+  // it, and a raw base holding a qcow2 header would be read as qcow2.
+  // qemu-img 7.2 no longer writes such images, so the backing-format header
+  // extension (magic 0xE2792ACA) is turned into the end-of-extensions marker.
+  run_ok({"qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", image.string(), "1M"});
+  {
+    std::fstream file(image, std::ios::in | std::ios::out | std::ios::binary);
+    std::string head(4096, '\0');
+    file.read(head.data(), static_cast<std::streamsize>(head.size()));
+    auto at = head.find(std::string("\xE2\x79\x2A\xCA", 4));
+    ASSERT_NE(at, std::string::npos);
+    file.clear();
+    file.seekp(static_cast<std::streamoff>(at));
+    file.write("\0\0\0\0", 4);
+  }
+  auto info = dormant::run_process({"qemu-img", "info", "-f", "qcow2", "--output=json", image.string()});
+  ASSERT_EQ(info.out.find("backing-filename-format"), std::string::npos) << info.out;
+  expect_error(image, ErrorKind::hostile, "has no recorded format");
 }
 
 TEST_F(ImageProbeTest, AllowedRootsConfineBackingFiles) {
   fs::create_directories(dir_ / "a");
   fs::create_directories(dir_ / "b");
+  run_ok({"qemu-img", "create", "-f", "raw", (dir_ / "b" / "base.raw").string(), "1M"});
   auto image = dir_ / "a" / "child.qcow2";
   run_ok({"qemu-img", "create", "-f", "qcow2", "-F", "raw", "-b", (dir_ / "b" / "base.raw").string(), "-u",
           image.string(), "1M"});
