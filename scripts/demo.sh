@@ -33,6 +33,11 @@ copy gpt-multifs.qcow2     web-api.qcow2         # /, /var, /usr, /boot on four 
 copy mbr-logical-ext4.vmdk db-primary.vmdk       # root in a logical MBR partition
 copy gpt-vfat-ext4.vhdx    ci-runner.vhdx        # EFI system partition + root
 copy backing-base.qcow2    golden-bookworm.qcow2
+# Two images a library should never trust: one whose backing file is the
+# host's /etc/passwd, one with a damaged superblock. identify records them as
+# errors with the reason, and the scan goes on.
+copy hostile/backing-etc-passwd.qcow2 suspicious.qcow2
+copy hostile/corrupt-superblock.raw   damaged.raw
 # A clone that shares the golden image as its backing file, as libvirt
 # templates do; the reference stays inside the library, so it is allowed.
 (cd "$lib" && qemu-img create -q -f qcow2 -F qcow2 -b golden-bookworm.qcow2 web-clone.qcow2)
