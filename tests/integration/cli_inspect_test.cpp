@@ -4,7 +4,6 @@
 // file it points at.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -53,11 +52,7 @@ TEST_P(CliInspectJson, ValidatesAgainstTheSchemaAndMatchesDpkgQuery) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CliInspectJson,
                          ::testing::Values("mbr-ext4.qcow2", "gpt-multifs.qcow2", "gpt4k-ext4.vpc"),
-                         [](const auto& info) {
-                           std::string name;
-                           for (char c : info.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return name;
-                         });
+                         test_name);
 
 TEST(CliInspect, TableNamesTheOsAndHost) {
   TempDir dir;
@@ -161,11 +156,7 @@ TEST_P(CliOutsideFile, NoProcessOpensIt) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CliOutsideFile,
                          ::testing::Values("hostile/backing-etc-passwd.qcow2", "hostile/extent-etc-passwd.vmdk"),
-                         [](const auto& info) {
-                           std::string name;
-                           for (char c : info.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return name;
-                         });
+                         test_name);
 
 }  // namespace
 }  // namespace dormant::testing

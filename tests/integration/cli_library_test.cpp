@@ -31,9 +31,8 @@ class CliLibrary : public ::testing::Test {
   }
 
   void copy(const std::string& file) {
-    auto result = run_process({"cp", "--sparse=always", "--reflink=auto", (fixtures_dir() / file).string(),
-                               (library_ / fs::path(file).filename()).string()});
-    ASSERT_EQ(result.exit_code, 0) << result.err;
+    run_ok({"cp", "--sparse=always", "--reflink=auto", (fixtures_dir() / file).string(),
+            (library_ / fs::path(file).filename()).string()});
   }
 
   ProcessResult cli(std::vector<std::string> args) {
@@ -41,16 +40,7 @@ class CliLibrary : public ::testing::Test {
     return run_cli(args, std::chrono::seconds(300));
   }
 
-  nlohmann::json cli_json(std::vector<std::string> args) {
-    auto result = cli(args);
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    try {
-      return nlohmann::json::parse(result.out);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "not JSON: " << e.what() << "\n" << result.out.substr(0, 2000);
-      return {};
-    }
-  }
+  nlohmann::json cli_json(std::vector<std::string> args) { return json_output(cli(args)); }
 
   static std::map<std::string, nlohmann::json> by_file(const nlohmann::json& images) {
     std::map<std::string, nlohmann::json> out;

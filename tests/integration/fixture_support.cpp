@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -167,25 +166,6 @@ std::string describe_package_diff(const std::vector<ExpectedPackage>& expected,
   return out.str();
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  fs::path root = base && *base ? fs::path(base) : fs::path("/tmp");
-  std::random_device random;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto candidate = root / ("dormant-it-" + std::to_string(random()));
-    if (fs::create_directory(candidate)) {
-      path_ = candidate;
-      return;
-    }
-  }
-  throw std::runtime_error("cannot create a temp dir under " + root.string());
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
-}
-
 ProcessResult run_cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv{DORMANT_CLI_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -224,16 +204,17 @@ sys.exit(1 if errors else 0)
   return result.out + result.err + (result.out.empty() && result.err.empty() ? "validator failed" : "");
 }
 
-fs::path source_dir() {
-  // CMake compiles with absolute source paths: tests/integration/<this file>.
-  return fs::path(__FILE__).parent_path().parent_path().parent_path();
-}
-
 bool contains_icase(std::string_view haystack, std::string_view needle) {
   auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
   });
   return it != haystack.end();
+}
+
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name;
+  for (char c : info.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return name;
 }
 
 }  // namespace dormant::testing

@@ -1,9 +1,11 @@
 // Shared helpers for the integration tier: the fixture manifest written by
 // tests/fixtures/make-images.sh, expected values computed from the tree an
-// image was made from (with the reference tools: dpkg-query, sh), temp dirs
-// and running the dormant CLI.
+// image was made from (with the reference tools: dpkg-query, sh), and running
+// the dormant CLI. TempDir, source_dir() and the other helpers every tier
+// shares are in support/test_support.hpp.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "dormant/core/subprocess.hpp"
+#include "support/test_support.hpp"
 
 namespace dormant::testing {
 
@@ -60,19 +63,6 @@ ExpectedGuest expected_from_tree(const std::filesystem::path& tree);
 std::string describe_package_diff(const std::vector<ExpectedPackage>& expected,
                                   const std::vector<ExpectedPackage>& actual);
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its content.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // Runs the dormant CLI built with the tests.
 ProcessResult run_cli(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = std::chrono::seconds(120));
@@ -84,9 +74,10 @@ std::string python_with_jsonschema();
 // returns "" when valid, else the validator's messages.
 std::string schema_errors(const std::filesystem::path& schema, const nlohmann::json& document);
 
-// The repository's source directory (for docs/*.schema.json).
-std::filesystem::path source_dir();
-
 bool contains_icase(std::string_view haystack, std::string_view needle);
+
+// A gtest parameter name for a fixture file name: every character that is
+// not alphanumeric becomes '_'.
+std::string test_name(const ::testing::TestParamInfo<std::string>& info);
 
 }  // namespace dormant::testing

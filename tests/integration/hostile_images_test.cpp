@@ -3,7 +3,6 @@
 // the host read a file outside the library.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <string>
 
 #include "dormant/core/error.hpp"
@@ -22,12 +21,6 @@ ErrorKind kind_from_string(const std::string& name) {
     if (to_string(kind) == name) return kind;
   }
   throw std::runtime_error("manifest names an unknown error kind: " + name);
-}
-
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name;
-  for (char c : info.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return name;
 }
 
 class HostileImage : public ::testing::TestWithParam<std::string> {};

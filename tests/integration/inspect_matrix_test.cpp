@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -22,12 +21,6 @@ namespace dormant::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name;
-  for (char c : info.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return name;
-}
 
 std::uint64_t qemu_virtual_size(const fs::path& image, const std::string& format) {
   auto info = run_process({"qemu-img", "info", "-U", "-f", format, "--output=json", image.string()});

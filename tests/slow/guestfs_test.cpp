@@ -16,7 +16,6 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,26 +23,20 @@
 #include "dormant/core/subprocess.hpp"
 #include "dormant/image/guestfs_view.hpp"
 #include "dormant/image/probe.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::Error;
 using dormant::ErrorKind;
 using dormant::image::FileType;
 using dormant::image::GuestView;
+using dormant::testing::read_file_text;
 
 namespace {
 
 constexpr std::uint64_t kCap = std::uint64_t{64} * 1024 * 1024;
 // Named by the escape symlink baked into every image.
 constexpr const char* kHostOnly = "/tmp/dormant-guestfs-host-only";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + p.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct Fixtures {
   fs::path slim;
@@ -62,7 +55,7 @@ const Fixtures& fixtures() {
     auto out = r.out;
     while (!out.empty() && out.back() == '\n') out.pop_back();
     fs::path dir = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
-    auto manifest = nlohmann::json::parse(slurp(dir / "manifest.json"));
+    auto manifest = nlohmann::json::parse(read_file_text(dir / "manifest.json"));
     Fixtures result;
     result.slim = manifest.at("slim_tree").get<std::string>();
     result.images = nlohmann::json::object();
@@ -91,7 +84,7 @@ std::unique_ptr<GuestView> open_timed(const std::string& name, const nlohmann::j
 
 void check_dpkg_status_bytes_equal_the_slim_tree(GuestView& view,
                                                  [[maybe_unused]] const nlohmann::json& image) {
-  auto expected = slurp(fixtures().slim / "var/lib/dpkg/status");
+  auto expected = read_file_text(fixtures().slim / "var/lib/dpkg/status");
   auto got = view.read_file("/var/lib/dpkg/status", kCap);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->size(), expected.size());
@@ -118,7 +111,7 @@ void check_access_is_guestfs_and_mounts_match_the_manifest(GuestView& view,
 
 void check_os_release_symlink_resolves_inside_the_guest(GuestView& view,
                                                         [[maybe_unused]] const nlohmann::json& image) {
-  auto expected = slurp(fixtures().slim / "usr/lib/os-release");
+  auto expected = read_file_text(fixtures().slim / "usr/lib/os-release");
   EXPECT_EQ(view.type_of("/etc/os-release", false), FileType::symlink);
   EXPECT_EQ(view.type_of("/etc/os-release", true), FileType::regular);
   EXPECT_EQ(view.read_file("/etc/os-release", kCap), expected);
@@ -141,12 +134,12 @@ void check_symlinks_cannot_reach_the_host(GuestView& view, [[maybe_unused]] cons
   EXPECT_EQ(view.type_of("/etc/dormant-escape-absolute", true), std::nullopt);
 
   // "../../../../../etc/passwd": ".." stops at the guest root.
-  auto guest_passwd = slurp(fixtures().slim / "etc/passwd");
+  auto guest_passwd = read_file_text(fixtures().slim / "etc/passwd");
   auto got = view.read_file("/etc/dormant-escape-relative", kCap);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, guest_passwd);
-  if (slurp("/etc/passwd") != guest_passwd) {
-    EXPECT_NE(*got, slurp("/etc/passwd"));
+  if (read_file_text("/etc/passwd") != guest_passwd) {
+    EXPECT_NE(*got, read_file_text("/etc/passwd"));
   }
 }
 

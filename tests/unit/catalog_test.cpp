@@ -14,6 +14,7 @@
 #include <set>
 
 #include "dormant/core/error.hpp"
+#include "support/test_support.hpp"
 
 namespace dormant::catalog {
 namespace {
@@ -21,15 +22,10 @@ namespace fs = std::filesystem;
 
 class CatalogTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "dormant-catalog-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
+  // tmp_ removes the directory; a test may have left it read-only.
   void TearDown() override {
     std::error_code ec;
     fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
   }
 
   // Runs SQL on the file with SQLite itself, bypassing the Catalog.
@@ -58,7 +54,8 @@ class CatalogTest : public ::testing::Test {
     return r;
   }
 
-  fs::path dir_;
+  dormant::testing::TempDir tmp_{"dormant-catalog"};
+  fs::path dir_ = tmp_.path();
 };
 
 TEST_F(CatalogTest, CreatesPrivateFileInWalModeAtCurrentSchema) {

@@ -1,14 +1,15 @@
 // The dormant binary end to end on small real images: exit codes, JSON
 // output (validated against docs/identify.schema.json), error messages.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "dormant/core/subprocess.hpp"
+#include "support/test_support.hpp"
 
 #ifndef DORMANT_CLI_PATH
 #error "DORMANT_CLI_PATH must name the dormant binary (tests/CMakeLists.txt)"
@@ -18,44 +19,28 @@ namespace dormant {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kRootfs = "/var/cache/dormant-fixtures/bookworm-rootfs";
-const fs::path kSourceDir = fs::path(__FILE__).parent_path().parent_path().parent_path();
+const fs::path kRootfs = testing::fixture_rootfs();
+const fs::path kSourceDir = testing::source_dir();
 
 class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_TRUE(fs::exists(kRootfs)) << "run tests/fixtures/make-rootfs.sh first";
-    std::string pattern = (fs::temp_directory_path() / "dormant-cli-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    shared_ = pattern;
+    shared_dir_.emplace("dormant-cli");
+    shared_ = shared_dir_->path();
+    testing::make_rootfs_guest(shared_, "cli-test-guest\n");
+    if (HasFatalFailure()) return;
     fs::path tree = shared_ / "tree";
-    fs::create_directories(tree / "etc");
-    fs::create_directories(tree / "var/lib/dpkg");
-    fs::copy_file(fs::canonical(kRootfs / "usr/lib/os-release"), tree / "etc/os-release");
-    fs::copy_file(kRootfs / "var/lib/dpkg/status", tree / "var/lib/dpkg/status");
-    std::ofstream(tree / "etc/hostname") << "cli-test-guest\n";
-    ASSERT_EQ(run_process({"mke2fs", "-q", "-F", "-t", "ext4", "-d", tree.string(),
-                           (shared_ / "guest.raw").string(), "8M"})
-                  .exit_code,
-              0);
-    ASSERT_EQ(run_process({"qemu-img", "convert", "-O", "qcow2", (shared_ / "guest.raw").string(),
-                           (shared_ / "guest.qcow2").string()})
-                  .exit_code,
-              0);
     auto os = run_process(
         {"sh", "-c", ". \"$1\" && printf %s \"$PRETTY_NAME\"", "sh", (tree / "etc/os-release").string()});
     pretty_name_ = os.out;
   }
-  static void TearDownTestSuite() { fs::remove_all(shared_); }
+  static void TearDownTestSuite() { shared_dir_.reset(); }
 
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "dormant-cli-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     lib_ = dir_ / "lib";
     fs::create_directories(lib_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   static ProcessResult dormant(std::vector<std::string> args) {
     args.insert(args.begin(), DORMANT_CLI_PATH);
@@ -65,16 +50,7 @@ class CliTest : public ::testing::Test {
     args.insert(args.begin(), {"--catalog", (dir_ / "catalog.db").string()});
     return dormant(std::move(args));
   }
-  nlohmann::json cli_json(std::vector<std::string> args) {
-    auto result = cli(args);
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    try {
-      return nlohmann::json::parse(result.out);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "not JSON: " << e.what() << "\n" << result.out;
-      return {};
-    }
-  }
+  nlohmann::json cli_json(std::vector<std::string> args) { return testing::json_output(cli(args)); }
 
   // "" when valid, else the validator's messages (python3-jsonschema).
   static std::string schema_errors(const fs::path& schema, const nlohmann::json& document,
@@ -90,9 +66,11 @@ class CliTest : public ::testing::Test {
     return result.exit_code == 0 ? "" : result.out + result.err;
   }
 
+  static inline std::optional<testing::TempDir> shared_dir_;
   static inline fs::path shared_;
   static inline std::string pretty_name_;
-  fs::path dir_;
+  testing::TempDir tmp_{"dormant-cli-test"};
+  fs::path dir_ = tmp_.path();
   fs::path lib_;
 };
 

@@ -4,7 +4,6 @@
 #include "dormant/inspect/dpkg_status.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -17,37 +16,17 @@
 
 #include "dormant/core/error.hpp"
 #include "dormant/core/subprocess.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::inspect::DpkgStatus;
 using dormant::inspect::Package;
 using dormant::inspect::parse_dpkg_status;
+using dormant::testing::fixture_rootfs;
+using dormant::testing::read_file_text;
+using dormant::testing::TempDir;
 
 namespace {
-
-// The debootstrap rootfs made by tests/fixtures/make-rootfs.sh.
-fs::path rootfs() { return "/var/cache/dormant-fixtures/bookworm-rootfs"; }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "dormant-dpkg-XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_host_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // name, version, arch, source, source_version, status
 using Row = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
@@ -190,9 +169,9 @@ std::string to_crlf(std::string_view text) {
 }  // namespace
 
 TEST(DpkgStatus, RealRootfsMatchesDpkgQuery) {
-  fs::path admindir = rootfs() / "var/lib/dpkg";
-  if (!fs::exists(admindir / "status")) GTEST_SKIP() << "no fixture rootfs at " << rootfs();
-  auto st = parse_dpkg_status(read_host_file(admindir / "status"));
+  fs::path admindir = fixture_rootfs() / "var/lib/dpkg";
+  if (!fs::exists(admindir / "status")) GTEST_SKIP() << "no fixture rootfs at " << fixture_rootfs();
+  auto st = parse_dpkg_status(read_file_text(admindir / "status"));
   EXPECT_TRUE(st.warnings.empty()) << st.warnings.front();
   auto expected = dpkg_query_rows(admindir);
   ASSERT_GT(expected.size(), 50u);
@@ -204,7 +183,7 @@ TEST(DpkgStatus, RealRootfsMatchesDpkgQuery) {
 }
 
 TEST(DpkgStatus, SyntheticStanzasMatchDpkgQuery) {
-  TempDir dir;
+  TempDir dir("dormant-dpkg");
   std::ofstream(dir.path() / "status") << kSynthetic;
   auto st = parse_dpkg_status(kSynthetic);
   EXPECT_TRUE(st.warnings.empty()) << st.warnings.front();
@@ -240,7 +219,7 @@ TEST(DpkgStatus, StatesWantAndSourceAreKept) {
 }
 
 TEST(DpkgStatus, CrLfGivesTheSameResultAsLf) {
-  TempDir dir;
+  TempDir dir("dormant-dpkg");
   std::ofstream(dir.path() / "status") << kSynthetic;
   auto st = parse_dpkg_status(to_crlf(kSynthetic));
   EXPECT_TRUE(st.warnings.empty()) << st.warnings.front();
@@ -317,9 +296,9 @@ TEST(DpkgStatus, EmptyAndGarbageInput) {
 // few milliseconds in an optimised build; the bound here is loose so that it
 // also holds in Debug and sanitizer builds, and catches quadratic behaviour.
 TEST(DpkgStatus, TwoMegabytesParseQuickly) {
-  fs::path status = rootfs() / "var/lib/dpkg/status";
-  if (!fs::exists(status)) GTEST_SKIP() << "no fixture rootfs at " << rootfs();
-  std::string real = read_host_file(status);
+  fs::path status = fixture_rootfs() / "var/lib/dpkg/status";
+  if (!fs::exists(status)) GTEST_SKIP() << "no fixture rootfs at " << fixture_rootfs();
+  std::string real = read_file_text(status);
   std::string big;
   for (int copy = 0; big.size() < (2u << 20); ++copy) {
     std::string renamed;

@@ -20,55 +20,19 @@
 #include "dormant/core/subprocess.hpp"
 #include "dormant/image/block_device.hpp"
 #include "dormant/image/filesystem.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::Error;
 using dormant::ErrorKind;
 using namespace dormant::image;
+using dormant::testing::read_file_bytes;
+using dormant::testing::read_file_text;
+using dormant::testing::run_ok;
+using dormant::testing::TempDir;
+using dormant::testing::write_file;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = (fs::path(base ? base : "/tmp") / "dormant-ext-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void run_ok(const std::vector<std::string>& argv) {
-  auto result = dormant::run_process(argv);
-  ASSERT_EQ(result.exit_code, 0) << argv[0] << ": " << result.err;
-}
-
-void write_file(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-}
-
-std::string slurp_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string text(fs::file_size(path), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  return text;
-}
-
-std::vector<std::byte> slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::byte> bytes(fs::file_size(path));
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return bytes;
-}
 
 // A raw file read with pread: test-only, so that big images (xfs needs
 // 300 MiB) are not copied into memory.
@@ -123,7 +87,7 @@ void make_tree(const fs::path& root) {
 }
 
 struct Image {
-  TempDir dir;
+  TempDir dir{"dormant-ext"};
   fs::path tree() const { return dir.path() / "tree"; }
   fs::path file() const { return dir.path() / "fs.img"; }
 };
@@ -188,7 +152,7 @@ void expect_same_tree(Filesystem& filesystem, const fs::path& tree) {
     } else {
       ASSERT_EQ(inode->type, FileType::regular) << relative;
       EXPECT_EQ(inode->size, fs::file_size(it->path())) << relative;
-      EXPECT_TRUE(filesystem.read(*inode, 16 << 20) == slurp_text(it->path())) << relative;
+      EXPECT_TRUE(filesystem.read(*inode, 16 << 20) == read_file_text(it->path())) << relative;
       ++files;
     }
   }
@@ -202,7 +166,7 @@ class ExtTypes : public ::testing::TestWithParam<std::string> {};
 TEST_P(ExtTypes, ReadsBackTheSourceTree) {
   const std::string type = GetParam();
   auto image = make_image(type);
-  MemoryDevice device(slurp(image->file()), "fs.img");
+  MemoryDevice device(read_file_bytes(image->file()), "fs.img");
   auto filesystem = open_ext_filesystem(device);
   ASSERT_TRUE(filesystem);
   EXPECT_EQ(filesystem->type(), type);
@@ -219,7 +183,7 @@ TEST(ExtFilesystem, InlineDataFilesDirectoriesAndSymlinks) {
   // debugfs is the reference that the feature really is in use.
   auto stat = dormant::run_process({"debugfs", "-R", "stat /etc/hostname", image->file().string()});
   ASSERT_NE(stat.out.find("inline data"), std::string::npos) << stat.out;
-  MemoryDevice device(slurp(image->file()), "inline.img");
+  MemoryDevice device(read_file_bytes(image->file()), "inline.img");
   auto filesystem = open_ext_filesystem(device);
   ASSERT_TRUE(filesystem);
   expect_same_tree(*filesystem, image->tree());
@@ -235,7 +199,7 @@ TEST(ExtFilesystem, ZeroesAreNotExt) {
 
 TEST(ExtFilesystem, CorruptSuperblockIsCorruptAndNamesTheDevice) {
   auto image = make_image("ext4");
-  auto bytes = slurp(image->file());
+  auto bytes = read_file_bytes(image->file());
   std::mt19937 generator(3);
   for (std::size_t i = 1024; i < 2048; ++i) bytes[i] = static_cast<std::byte>(generator() & 0xff);
   MemoryDevice device(std::move(bytes), "disk.qcow2 partition 2");
@@ -251,7 +215,7 @@ TEST(ExtFilesystem, CorruptSuperblockIsCorruptAndNamesTheDevice) {
 
 TEST(ExtFilesystem, DamagedFieldsBehindAValidMagicAreCorrupt) {
   auto image = make_image("ext4");
-  auto bytes = slurp(image->file());
+  auto bytes = read_file_bytes(image->file());
   // s_log_block_size = 200: the checksum and the geometry are both wrong.
   bytes[1024 + 24] = std::byte{200};
   MemoryDevice device(std::move(bytes), "bad.img");
@@ -265,7 +229,7 @@ TEST(ExtFilesystem, DamagedFieldsBehindAValidMagicAreCorrupt) {
 
 TEST(ExtFilesystem, UnknownIncompatFeatureIsUnsupported) {
   auto image = make_image("ext2", {"-O", "^metadata_csum"});
-  auto bytes = slurp(image->file());
+  auto bytes = read_file_bytes(image->file());
   bytes[1024 + 96 + 3] |= std::byte{0x40};  // incompat bit 30: no such feature
   MemoryDevice device(std::move(bytes), "future.img");
   try {
@@ -278,7 +242,7 @@ TEST(ExtFilesystem, UnknownIncompatFeatureIsUnsupported) {
 
 TEST(ExtFilesystem, CapIsCheckedBeforeReading) {
   auto image = make_image("ext4");
-  MemoryDevice device(slurp(image->file()), "fs.img");
+  MemoryDevice device(read_file_bytes(image->file()), "fs.img");
   auto filesystem = open_ext_filesystem(device);
   auto* ext = dynamic_cast<ExtFilesystem*>(filesystem.get());
   ASSERT_NE(ext, nullptr);
@@ -298,7 +262,7 @@ TEST(ExtFilesystem, CapIsCheckedBeforeReading) {
 
 TEST(ExtFilesystem, ListStopsAtMaxEntries) {
   auto image = make_image("ext4");
-  MemoryDevice device(slurp(image->file()), "fs.img");
+  MemoryDevice device(read_file_bytes(image->file()), "fs.img");
   auto filesystem = open_ext_filesystem(device);
   auto many = walk(*filesystem, "many");
   ASSERT_TRUE(many);
@@ -313,7 +277,7 @@ TEST(ExtFilesystem, ListStopsAtMaxEntries) {
 
 TEST(ExtFilesystem, LookupRejectsNamesWithSlashesAndNonDirectories) {
   auto image = make_image("ext4");
-  MemoryDevice device(slurp(image->file()), "fs.img");
+  MemoryDevice device(read_file_bytes(image->file()), "fs.img");
   auto filesystem = open_ext_filesystem(device);
   Inode root = filesystem->root();
   EXPECT_FALSE(filesystem->lookup(root, "etc/hostname"));
@@ -326,7 +290,7 @@ TEST(ExtFilesystem, LookupRejectsNamesWithSlashesAndNonDirectories) {
 
 TEST(ExtFilesystem, ChannelCacheCoalescesBlockReads) {
   auto image = make_image("ext4");
-  MemoryDevice device(slurp(image->file()), "fs.img");
+  MemoryDevice device(read_file_bytes(image->file()), "fs.img");
   auto filesystem = open_ext_filesystem(device);
   auto* ext = dynamic_cast<ExtFilesystem*>(filesystem.get());
   ASSERT_NE(ext, nullptr);
@@ -337,7 +301,7 @@ TEST(ExtFilesystem, ChannelCacheCoalescesBlockReads) {
 
 TEST(ExtFilesystem, JournalNeedingRecoveryIsStillReadable) {
   auto image = make_image("ext4", {"-O", "^metadata_csum"});
-  auto bytes = slurp(image->file());
+  auto bytes = read_file_bytes(image->file());
   {
     MemoryDevice clean(bytes, "clean.img");
     auto filesystem = open_ext_filesystem(clean);
@@ -355,7 +319,7 @@ TEST(ExtFilesystem, JournalNeedingRecoveryIsStillReadable) {
 
 TEST(ExtFilesystem, WritableOpenAndCloseLeavesAConsistentFilesystem) {
   auto image = make_image("ext4");
-  auto device = std::make_unique<MemoryDevice>(slurp(image->file()), "rw.img", true);
+  auto device = std::make_unique<MemoryDevice>(read_file_bytes(image->file()), "rw.img", true);
   {
     auto filesystem = open_ext_filesystem(*device, true);
     ASSERT_TRUE(filesystem);
@@ -368,7 +332,7 @@ TEST(ExtFilesystem, WritableOpenAndCloseLeavesAConsistentFilesystem) {
   }
   auto check = dormant::run_process({"e2fsck", "-fn", copy.string()});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  MemoryDevice read_only(slurp(image->file()), "ro.img");
+  MemoryDevice read_only(read_file_bytes(image->file()), "ro.img");
   EXPECT_THROW(open_ext_filesystem(read_only, true), Error);
 }
 
@@ -389,7 +353,7 @@ std::size_t walk_everything(Filesystem& filesystem, const Inode& dir, int depth)
 TEST(ExtFilesystem, DamagedMetadataOnlyThrowsErrors) {
   for (const std::string type : {"ext2", "ext4"}) {
     auto image = make_image(type, {"-O", "^metadata_csum"}, "8M");
-    const auto pristine = slurp(image->file());
+    const auto pristine = read_file_bytes(image->file());
     std::size_t errors = 0;
     for (unsigned seed = 1; seed <= 40; ++seed) {
       auto bytes = pristine;
@@ -431,7 +395,7 @@ void expect_like_blkid(const fs::path& file) {
 }
 
 TEST(ProbeSignature, AgreesWithBlkid) {
-  TempDir dir;
+  TempDir dir{"dormant-ext"};
   auto make = [&](const std::string& name, const std::string& size) {
     fs::path file = dir.path() / name;
     run_ok({"truncate", "-s", size, file.string()});
@@ -457,7 +421,7 @@ TEST(ProbeSignature, AgreesWithBlkid) {
 // LVM2_member is not compared: pvcreate needs a block device (a loop device
 // would change the host), so the LVM magic is only exercised by the guestfs tests.
 TEST(ProbeSignature, LuksHeader) {
-  TempDir dir;
+  TempDir dir{"dormant-ext"};
   const fs::path luks = dir.path() / "luks.img";
   run_ok({"truncate", "-s", "20M", luks.string()});
   // A throwaway key through a file: cryptsetup reads no terminal here.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dormant/core/subprocess.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::image::FstabEntry;
@@ -104,7 +105,7 @@ TEST(Fstab, HugeLinesAndBinaryGarbageAreSkipped) {
 }
 
 TEST(Fstab, TheCachedRootfsFstabParses) {
-  const fs::path fstab = "/var/cache/dormant-fixtures/bookworm-rootfs/etc/fstab";
+  const fs::path fstab = dormant::testing::fixture_rootfs() / "etc/fstab";
   if (!fs::exists(fstab)) GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   std::ifstream in(fstab);
   expect_like_findmnt(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));

@@ -9,6 +9,7 @@
 #include "dormant/core/error.hpp"
 #include "dormant/core/subprocess.hpp"
 #include "dormant/image/format.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::image::ImageFormat;
@@ -18,15 +19,11 @@ namespace {
 class ImageFormatTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "dormant-format-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     raw_ = dir_ / "source.raw";
     std::vector<char> data(1024 * 1024);
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919) >> 3);
     std::ofstream(raw_, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path convert(const std::string& format, const std::string& name, std::vector<std::string> extra = {}) {
     fs::path out = dir_ / name;
@@ -46,7 +43,8 @@ class ImageFormatTest : public ::testing::Test {
     return bytes;
   }
 
-  fs::path dir_;
+  dormant::testing::TempDir tmp_{"dormant-format"};
+  fs::path dir_ = tmp_.path();
   fs::path raw_;
 };
 

@@ -14,18 +14,15 @@
 #include "dormant/core/subprocess.hpp"
 #include "dormant/image/nbd_device.hpp"
 #include "dormant/image/probe.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::ErrorKind;
 using dormant::image::open_nbd;
 using dormant::image::probe_image;
+using dormant::testing::run_ok;
 
 namespace {
-
-void run_ok(const std::vector<std::string>& argv) {
-  auto result = dormant::run_process(argv);
-  ASSERT_EQ(result.exit_code, 0) << argv[0] << " " << argv[1] << ": " << result.err;
-}
 
 // Children of this process, zombies included, from /proc.
 std::vector<std::string> child_processes() {
@@ -48,9 +45,6 @@ std::vector<std::string> child_processes() {
 class NbdDeviceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "dormant-nbd-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     raw_ = dir_ / "source.raw";
     source_.resize(3 * 1024 * 1024);
     for (std::size_t i = 0; i < source_.size(); ++i)
@@ -58,7 +52,6 @@ class NbdDeviceTest : public ::testing::Test {
     std::ofstream(raw_, std::ios::binary)
         .write(reinterpret_cast<const char*>(source_.data()), static_cast<std::streamsize>(source_.size()));
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path convert(const std::string& format) {
     auto out = dir_ / ("disk." + format);
@@ -66,7 +59,8 @@ class NbdDeviceTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
+  dormant::testing::TempDir tmp_{"dormant-nbd"};
+  fs::path dir_ = tmp_.path();
   fs::path raw_;
   std::vector<std::byte> source_;
 };

@@ -12,25 +12,17 @@
 #include "dormant/core/subprocess.hpp"
 #include "dormant/image/nbd_device.hpp"
 #include "dormant/image/probe.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::ErrorKind;
 using dormant::image::ImageFormat;
 using dormant::image::probe_image;
 using dormant::image::ProbeOptions;
+using dormant::testing::run_ok;
+using dormant::testing::TempDir;
 
 namespace {
-
-fs::path make_temp_dir(const char* tag) {
-  std::string tmpl = (fs::temp_directory_path() / (std::string("dormant-") + tag + "-XXXXXX")).string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
-void run_ok(const std::vector<std::string>& argv) {
-  auto result = dormant::run_process(argv);
-  ASSERT_EQ(result.exit_code, 0) << argv[0] << " " << argv[1] << ": " << result.err;
-}
 
 // Expects probe_image to throw an Error of `kind` whose text contains `needle`.
 void expect_error(const fs::path& image, ErrorKind kind, const std::string& needle,
@@ -48,13 +40,11 @@ void expect_error(const fs::path& image, ErrorKind kind, const std::string& need
 class ImageProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = make_temp_dir("probe");
     raw_ = dir_ / "source.raw";
     std::vector<char> data(2 * 1024 * 1024);
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 2654435761u >> 13);
     std::ofstream(raw_, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path convert(const std::string& format, const std::string& name, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {"qemu-img", "convert", "-f", "raw", "-O", format};
@@ -72,7 +62,8 @@ class ImageProbeTest : public ::testing::Test {
     return nlohmann::json::parse(result.out);
   }
 
-  fs::path dir_;
+  TempDir tmp_{"dormant-probe"};
+  fs::path dir_ = tmp_.path();
   fs::path raw_;
 };
 
@@ -172,12 +163,12 @@ TEST_F(ImageProbeTest, AllowedRootsConfineBackingFiles) {
 }
 
 TEST_F(ImageProbeTest, ExternalDataFileOutsideTheLibraryIsHostile) {
-  auto other = make_temp_dir("probe-other");
+  TempDir other_dir("dormant-probe-other");
+  const auto& other = other_dir.path();
   auto image = dir_ / "data.qcow2";
   run_ok({"qemu-img", "create", "-f", "qcow2", "-o", "data_file=" + (other / "data.raw").string(),
           image.string(), "1M"});
   expect_error(image, ErrorKind::hostile, "external data file " + (other / "data.raw").string());
-  fs::remove_all(other);
 }
 
 TEST_F(ImageProbeTest, ExternalDataFileInsideIsReported) {
@@ -200,14 +191,14 @@ TEST_F(ImageProbeTest, VmdkExtentOutsideTheLibraryIsHostile) {
 
 TEST_F(ImageProbeTest, SparseVmdkParentOutsideTheLibraryIsHostile) {
   // The parent is named in the descriptor embedded in the KDMV file.
-  auto other = make_temp_dir("probe-other");
+  TempDir other_dir("dormant-probe-other");
+  const auto& other = other_dir.path();
   run_ok({"qemu-img", "create", "-q", "-f", "vmdk", (other / "base.vmdk").string(), "1M"});
   auto image = dir_ / "child.vmdk";
   run_ok({"qemu-img", "create", "-q", "-f", "vmdk", "-F", "vmdk", "-b", (other / "base.vmdk").string(),
           image.string(), "1M"});
   EXPECT_EQ(dormant::image::detect_format(image), ImageFormat::vmdk);
   expect_error(image, ErrorKind::hostile, "backing file " + (other / "base.vmdk").string() + " lies outside");
-  fs::remove_all(other);
 }
 
 TEST_F(ImageProbeTest, VmdkExtentInsideIsReported) {

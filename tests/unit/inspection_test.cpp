@@ -5,7 +5,6 @@
 #include "dormant/inspect/inspection.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,6 +16,7 @@
 #include "dormant/core/error.hpp"
 #include "dormant/core/subprocess.hpp"
 #include "dormant/inspect/os_release.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::Error;
@@ -24,15 +24,14 @@ using dormant::ErrorKind;
 using dormant::image::FileType;
 using dormant::inspect::inspect_guest;
 using dormant::inspect::Inspection;
+using dormant::testing::fixture_rootfs;
+using dormant::testing::read_file_text;
+using dormant::testing::TempDir;
 
 namespace {
 
-// The debootstrap rootfs made by tests/fixtures/make-rootfs.sh.
-fs::path rootfs() { return "/var/cache/dormant-fixtures/bookworm-rootfs"; }
 // docs/ of the source tree this test was compiled from.
-fs::path schema_path() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "docs/inspect.schema.json";
-}
+fs::path schema_path() { return dormant::testing::source_dir() / "docs/inspect.schema.json"; }
 
 // A guest tree in a map: regular files, directories and symlinks, with path
 // resolution as the real views do it (relative targets from the link's
@@ -125,13 +124,6 @@ class FakeGuestView final : public dormant::image::GuestView {
   std::map<std::string, Entry> entries_{{"/", Entry{FileType::directory, {}}}};
 };
 
-std::string read_host_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 const char* const kStatus =
     "Package: dpkg\nStatus: install ok installed\nArchitecture: arm64\nVersion: 1.21.22\n\n"
     "Package: bash\nStatus: install ok installed\nArchitecture: arm64\nVersion: 5.2.15-2+b2\n";
@@ -164,20 +156,6 @@ ErrorKind kind_of(FakeGuestView& g, std::string* message = nullptr) {
   }
   return ErrorKind::internal;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "dormant-inspect-XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 }  // namespace
 
@@ -334,21 +312,22 @@ TEST(Inspection, FromJsonRejectsWrongTypes) {
 // compared with what the host tools say about the same rootfs, and its JSON
 // validated against docs/inspect.schema.json with python3-jsonschema.
 TEST(Inspection, RealRootfsMatchesHostToolsAndSchema) {
-  if (!fs::exists(rootfs() / "var/lib/dpkg/status")) GTEST_SKIP() << "no fixture rootfs at " << rootfs();
+  if (!fs::exists(fixture_rootfs() / "var/lib/dpkg/status"))
+    GTEST_SKIP() << "no fixture rootfs at " << fixture_rootfs();
   FakeGuestView g;
-  g.file("/usr/lib/os-release", read_host_file(rootfs() / "usr/lib/os-release"));
-  g.link("/etc/os-release", fs::read_symlink(rootfs() / "etc/os-release").string());
-  g.file("/etc/debian_version", read_host_file(rootfs() / "etc/debian_version"));
-  if (fs::exists(rootfs() / "etc/hostname"))
-    g.file("/etc/hostname", read_host_file(rootfs() / "etc/hostname"));
-  g.file("/var/lib/dpkg/status", read_host_file(rootfs() / "var/lib/dpkg/status"));
+  g.file("/usr/lib/os-release", read_file_text(fixture_rootfs() / "usr/lib/os-release"));
+  g.link("/etc/os-release", fs::read_symlink(fixture_rootfs() / "etc/os-release").string());
+  g.file("/etc/debian_version", read_file_text(fixture_rootfs() / "etc/debian_version"));
+  if (fs::exists(fixture_rootfs() / "etc/hostname"))
+    g.file("/etc/hostname", read_file_text(fixture_rootfs() / "etc/hostname"));
+  g.file("/var/lib/dpkg/status", read_file_text(fixture_rootfs() / "var/lib/dpkg/status"));
   std::set<std::string> kernels;
-  for (const auto& e : fs::directory_iterator(rootfs() / "boot"))
+  for (const auto& e : fs::directory_iterator(fixture_rootfs() / "boot"))
     if (e.path().filename().string().starts_with("vmlinuz-")) {
       g.file("/boot/" + e.path().filename().string(), "");
       kernels.insert(e.path().filename().string().substr(8));
     }
-  for (const auto& e : fs::directory_iterator(rootfs() / "usr/lib/modules")) {
+  for (const auto& e : fs::directory_iterator(fixture_rootfs() / "usr/lib/modules")) {
     g.dir("/usr/lib/modules/" + e.path().filename().string());
     kernels.insert(e.path().filename().string());
   }
@@ -358,21 +337,22 @@ TEST(Inspection, RealRootfsMatchesHostToolsAndSchema) {
   r.format = "qcow2";
   r.virtual_size = 2ull << 30;
 
-  auto os = dormant::inspect::parse_os_release(read_host_file(rootfs() / "usr/lib/os-release"));
+  auto os = dormant::inspect::parse_os_release(read_file_text(fixture_rootfs() / "usr/lib/os-release"));
   EXPECT_EQ(r.os.id, os["ID"]);
   EXPECT_EQ(r.os.version_id, os["VERSION_ID"]);
   auto first_line = [](const std::string& s) { return s.substr(0, s.find('\n')); };
-  EXPECT_EQ(r.os.debian_version, first_line(read_host_file(rootfs() / "etc/debian_version")));
-  auto arch = dormant::run_process({"dpkg-query", "--admindir=" + (rootfs() / "var/lib/dpkg").string(), "-W",
-                                    "-f=${Architecture}", "dpkg"});
+  EXPECT_EQ(r.os.debian_version, first_line(read_file_text(fixture_rootfs() / "etc/debian_version")));
+  auto arch =
+      dormant::run_process({"dpkg-query", "--admindir=" + (fixture_rootfs() / "var/lib/dpkg").string(), "-W",
+                            "-f=${Architecture}", "dpkg"});
   EXPECT_EQ(r.arch, arch.out);
   auto count = dormant::run_process(
-      {"dpkg-query", "--admindir=" + (rootfs() / "var/lib/dpkg").string(), "-W", "-f=.\\n"});
+      {"dpkg-query", "--admindir=" + (fixture_rootfs() / "var/lib/dpkg").string(), "-W", "-f=.\\n"});
   EXPECT_EQ(r.packages.size(), static_cast<std::size_t>(std::count(count.out.begin(), count.out.end(), '.')));
   EXPECT_EQ(std::set<std::string>(r.kernels.begin(), r.kernels.end()), kernels);
   EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
 
-  TempDir dir;
+  TempDir dir("dormant-inspect");
   fs::path json_file = dir.path() / "inspect.json";
   std::ofstream(json_file) << dormant::inspect::to_json(r).dump(2);
   const std::string validate =

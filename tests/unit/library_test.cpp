@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "dormant/catalog/catalog.hpp"
@@ -19,17 +20,14 @@
 #include "dormant/library/identify.hpp"
 #include "dormant/library/libraries.hpp"
 #include "dormant/library/libvirt_source.hpp"
+#include "support/test_support.hpp"
 
 namespace dormant::library {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kRootfs = "/var/cache/dormant-fixtures/bookworm-rootfs";
-
-void run_ok(const std::vector<std::string>& argv) {
-  auto result = run_process(argv);
-  ASSERT_EQ(result.exit_code, 0) << argv[0] << ": " << result.err;
-}
+const fs::path kRootfs = testing::fixture_rootfs();
+using testing::run_ok;
 
 // What inspecting the fixture must find, from the rootfs with the reference
 // tools: dpkg-query and the shell's own parsing of os-release.
@@ -70,29 +68,17 @@ class IdentifyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_TRUE(fs::exists(kRootfs)) << "run tests/fixtures/make-rootfs.sh first";
-    std::string pattern = (fs::temp_directory_path() / "dormant-library-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    shared_ = pattern;
-    fs::path tree = shared_ / "tree";
-    fs::create_directories(tree / "etc");
-    fs::create_directories(tree / "var/lib/dpkg");
-    fs::copy_file(fs::canonical(kRootfs / "usr/lib/os-release"), tree / "etc/os-release");
-    fs::copy_file(kRootfs / "var/lib/dpkg/status", tree / "var/lib/dpkg/status");
-    run_ok({"mke2fs", "-q", "-F", "-t", "ext4", "-d", tree.string(), (shared_ / "guest.raw").string(), "8M"});
-    run_ok({"qemu-img", "convert", "-O", "qcow2", (shared_ / "guest.raw").string(),
-            (shared_ / "guest.qcow2").string()});
+    shared_dir_.emplace("dormant-library");
+    shared_ = shared_dir_->path();
+    testing::make_rootfs_guest(shared_);
     expected_ = expected_from_rootfs();
   }
-  static void TearDownTestSuite() { fs::remove_all(shared_); }
+  static void TearDownTestSuite() { shared_dir_.reset(); }
 
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "dormant-identify-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     lib_ = dir_ / "lib";
     fs::create_directories(lib_ / "sub");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void put_guest(const fs::path& to, const std::string& format = "qcow2") {
     fs::create_directories(to.parent_path());
@@ -118,9 +104,11 @@ class IdentifyTest : public ::testing::Test {
     return identify(catalog, options, progress ? *progress : local);
   }
 
+  static inline std::optional<testing::TempDir> shared_dir_;
   static inline fs::path shared_;
   static inline Expected expected_;
-  fs::path dir_;
+  testing::TempDir tmp_{"dormant-identify"};
+  fs::path dir_ = tmp_.path();
   fs::path lib_;
 };
 

@@ -4,35 +4,20 @@
 #include "dormant/inspect/os_release.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "dormant/core/subprocess.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::inspect::parse_os_release;
+using dormant::testing::fixture_rootfs;
+using dormant::testing::TempDir;
 
 namespace {
-
-// The debootstrap rootfs made by tests/fixtures/make-rootfs.sh.
-fs::path rootfs() { return "/var/cache/dormant-fixtures/bookworm-rootfs"; }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "dormant-osrel-XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // What a POSIX shell makes of `. file; printf %s "$KEY"`.
 std::string shell_value(const fs::path& file, const std::string& key) {
@@ -43,7 +28,7 @@ std::string shell_value(const fs::path& file, const std::string& key) {
 }
 
 void expect_same_as_shell(const std::string& text) {
-  TempDir dir;
+  TempDir dir("dormant-osrel");
   fs::path file = dir.path() / "os-release";
   std::ofstream(file) << text;
   auto parsed = parse_os_release(text);
@@ -55,9 +40,9 @@ void expect_same_as_shell(const std::string& text) {
 }  // namespace
 
 TEST(OsRelease, RealDebianFileMatchesShell) {
-  fs::path file = rootfs() / "usr/lib/os-release";
+  fs::path file = fixture_rootfs() / "usr/lib/os-release";
   if (!fs::exists(file))
-    GTEST_SKIP() << "no fixture rootfs at " << rootfs() << " (tests/fixtures/make-rootfs.sh)";
+    GTEST_SKIP() << "no fixture rootfs at " << fixture_rootfs() << " (tests/fixtures/make-rootfs.sh)";
   std::ifstream in(file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto parsed = parse_os_release(text);

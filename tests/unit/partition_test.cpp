@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -15,40 +14,23 @@
 #include "dormant/core/error.hpp"
 #include "dormant/core/subprocess.hpp"
 #include "dormant/image/block_device.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using dormant::ErrorKind;
 using dormant::image::MemoryDevice;
 using dormant::image::read_partition_table;
 using dormant::image::TableType;
+using dormant::testing::read_file_bytes;
+using dormant::testing::run_ok;
+using dormant::testing::sfdisk;
 
 namespace {
-
-void run_ok(const std::vector<std::string>& argv) {
-  auto result = dormant::run_process(argv);
-  ASSERT_EQ(result.exit_code, 0) << argv[0] << ": " << result.err;
-}
-
-// sfdisk reads its script from stdin, which run_process does not feed.
-void sfdisk(const fs::path& target, const std::string& script) {
-  std::string command = "sfdisk -q '" + target.string() + "' >/dev/null 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "w");
-  ASSERT_NE(pipe, nullptr);
-  std::fwrite(script.data(), 1, script.size(), pipe);
-  ASSERT_EQ(::pclose(pipe), 0) << "sfdisk refused: " << script;
-}
 
 nlohmann::json sfdisk_json(const fs::path& target) {
   auto result = dormant::run_process({"sfdisk", "--json", target.string()});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   return nlohmann::json::parse(result.out).at("partitiontable");
-}
-
-std::vector<std::byte> slurp(const fs::path& path) {
-  std::vector<std::byte> bytes(fs::file_size(path));
-  std::ifstream(path, std::ios::binary)
-      .read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return bytes;
 }
 
 std::string lower(std::string s) {
@@ -59,7 +41,7 @@ std::string lower(std::string s) {
 // Compares our reading of `file` with sfdisk's reading of `reference` (the
 // file itself, or a loop device over it with another sector size).
 void expect_same_as_sfdisk(const fs::path& file, const fs::path& reference, TableType type) {
-  MemoryDevice disk(slurp(file), file.filename().string());
+  MemoryDevice disk(read_file_bytes(file), file.filename().string());
   auto table = read_partition_table(disk);
   auto ref = sfdisk_json(reference);
   EXPECT_EQ(table.type, type);
@@ -130,19 +112,14 @@ class Loop {
 
 class PartitionTableTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "dormant-part-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path blank(const std::string& name, std::uintmax_t size = 64 * 1024 * 1024) {
     auto path = dir_ / name;
     std::ofstream(path).close();
     fs::resize_file(path, size);
     return path;
   }
-  fs::path dir_;
+  dormant::testing::TempDir tmp_{"dormant-part"};
+  fs::path dir_ = tmp_.path();
 };
 
 constexpr const char* kDosScript = "label: dos\n,16M,83\n,,5\n,8M,83\n,8M,82\n,,83\n";
@@ -180,7 +157,7 @@ TEST_F(PartitionTableTest, Mbr4096WithAFilesystemMatchesSfdiskOnA4096ByteSectorL
     {
       // An MBR does not record its sector size: before any filesystem exists,
       // the extended partition's boot record is what confirms 4096.
-      MemoryDevice bare(slurp(disk));
+      MemoryDevice bare(read_file_bytes(disk));
       EXPECT_EQ(read_partition_table(bare).sector_size, 4096u);
     }
     auto ref = sfdisk_json(loop.device());
@@ -196,7 +173,7 @@ TEST_F(PartitionTableTest, Mbr4096WithAFilesystemMatchesSfdiskOnA4096ByteSectorL
 TEST_F(PartitionTableTest, WholeDiskFilesystemHasNoTable) {
   auto disk = blank("fs.raw", 8 * 1024 * 1024);
   run_ok({"mke2fs", "-q", "-F", "-t", "ext4", disk.string()});
-  MemoryDevice device(slurp(disk));
+  MemoryDevice device(read_file_bytes(disk));
   auto table = read_partition_table(device);
   EXPECT_EQ(table.type, TableType::none);
   EXPECT_TRUE(table.partitions.empty());
@@ -206,14 +183,14 @@ TEST_F(PartitionTableTest, FatBootSectorIsNotAnMbr) {
   auto disk = blank("fat.raw", 8 * 1024 * 1024);
   auto result = dormant::run_process({"mkfs.vfat", disk.string()});
   if (result.exit_code != 0) GTEST_SKIP() << "mkfs.vfat not available";
-  MemoryDevice device(slurp(disk));
+  MemoryDevice device(read_file_bytes(disk));
   EXPECT_EQ(read_partition_table(device).type, TableType::none);
 }
 
 TEST_F(PartitionTableTest, GptHeaderCrcMismatchIsCorrupt) {
   auto disk = blank("gpt.raw");
   sfdisk(disk, kGptScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   bytes[512 + 56] ^= std::byte{1};  // a byte of the disk GUID
   expect_corrupt(bytes, "GPT header CRC32 mismatch");
 }
@@ -221,7 +198,7 @@ TEST_F(PartitionTableTest, GptHeaderCrcMismatchIsCorrupt) {
 TEST_F(PartitionTableTest, GptEntryArrayCrcMismatchIsCorrupt) {
   auto disk = blank("gpt.raw");
   sfdisk(disk, kGptScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   bytes[1024 + 56] ^= std::byte{1};  // first entry's name
   expect_corrupt(bytes, "GPT entry array CRC32 mismatch");
 }
@@ -229,7 +206,7 @@ TEST_F(PartitionTableTest, GptEntryArrayCrcMismatchIsCorrupt) {
 TEST_F(PartitionTableTest, GptEntryBeyondTheDiskIsCorrupt) {
   auto disk = blank("gpt.raw");
   sfdisk(disk, kGptScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   bytes.resize(20 * 1024 * 1024);  // partition 2 ends at 25 MiB
   expect_corrupt(bytes, "partition 2: LBA");
 }
@@ -237,7 +214,7 @@ TEST_F(PartitionTableTest, GptEntryBeyondTheDiskIsCorrupt) {
 TEST_F(PartitionTableTest, GptWithAbsurdEntryCountIsCorrupt) {
   auto disk = blank("gpt.raw");
   sfdisk(disk, kGptScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   put_le32(bytes, 512 + 80, 1u << 30);
   // Re-seal the header so that only the count is wrong.
   put_le32(bytes, 512 + 16, 0);
@@ -251,7 +228,7 @@ TEST_F(PartitionTableTest, GptWithAbsurdEntryCountIsCorrupt) {
 TEST_F(PartitionTableTest, ProtectiveMbrWithoutGptIsCorrupt) {
   auto disk = blank("gpt.raw");
   sfdisk(disk, kGptScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   std::fill(bytes.begin() + 512, bytes.begin() + 1024, std::byte{0});
   expect_corrupt(bytes, "protective MBR");
 }
@@ -259,7 +236,7 @@ TEST_F(PartitionTableTest, ProtectiveMbrWithoutGptIsCorrupt) {
 TEST_F(PartitionTableTest, ExtendedChainLoopIsCorrupt) {
   auto disk = blank("dos.raw");
   sfdisk(disk, kDosScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   MemoryDevice original(bytes);
   auto table = read_partition_table(original);
   const auto& extended = table.partitions.at(1);
@@ -281,7 +258,7 @@ TEST_F(PartitionTableTest, ExtendedChainLoopIsCorrupt) {
 TEST_F(PartitionTableTest, PrimaryEntryBeyondTheDiskIsCorrupt) {
   auto disk = blank("dos.raw");
   sfdisk(disk, kDosScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   put_le32(bytes, 446 + 12, 0xffffffffu);  // partition 1 sector count
   expect_corrupt(bytes, "partition 1: sectors");
 }
@@ -289,7 +266,7 @@ TEST_F(PartitionTableTest, PrimaryEntryBeyondTheDiskIsCorrupt) {
 TEST_F(PartitionTableTest, LogicalEntryOutsideTheExtendedPartitionIsCorrupt) {
   auto disk = blank("dos.raw");
   sfdisk(disk, kDosScript);
-  auto bytes = slurp(disk);
+  auto bytes = read_file_bytes(disk);
   MemoryDevice original(bytes);
   auto extended = read_partition_table(original).partitions.at(1);
   put_le32(bytes, extended.offset + 446 + 12, 0x7fffffffu);  // first logical's sector count

@@ -1,0 +1,122 @@
+#include "support/test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+namespace dormant::testing {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir(std::string_view prefix) {
+  std::string pattern = (fs::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+TempDir::TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+  if (this != &other) {
+    if (!path_.empty()) {
+      std::error_code ignored;
+      fs::remove_all(path_, ignored);
+    }
+    path_ = std::exchange(other.path_, {});
+  }
+  return *this;
+}
+
+ProcessResult run_ok(const std::vector<std::string>& argv, const ProcessOptions& options) {
+  auto result = run_process(argv, options);
+  // ASSERT_* needs a void function; the lambda keeps it fatal for the test.
+  [&] {
+    std::string command;
+    for (const auto& arg : argv) command += (command.empty() ? "" : " ") + arg;
+    ASSERT_EQ(result.exit_code, 0) << command << ": " << result.err;
+  }();
+  return result;
+}
+
+nlohmann::json json_output(const ProcessResult& result) {
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  try {
+    return nlohmann::json::parse(result.out);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << result.out.substr(0, 2000);
+    return {};
+  }
+}
+
+std::string read_file_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::ostringstream out;
+  out << in.rdbuf();  // an empty file sets failbit on `out`: only `in` tells
+  if (in.bad()) throw std::runtime_error("cannot read " + path.string());
+  return out.str();
+}
+
+std::vector<std::byte> read_file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::vector<std::byte> bytes(fs::file_size(path));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (static_cast<std::size_t>(in.gcount()) != bytes.size())
+    throw std::runtime_error("short read of " + path.string());
+  return bytes;
+}
+
+void write_file(const fs::path& path, std::string_view content) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+fs::path fixture_rootfs() {
+  const char* cache = std::getenv("DORMANT_FIXTURE_CACHE");
+  return fs::path(cache && *cache ? cache : "/var/cache/dormant-fixtures") / "bookworm-rootfs";
+}
+
+void make_rootfs_guest(const fs::path& dir, const std::string& hostname) {
+  const fs::path rootfs = fixture_rootfs();
+  const fs::path tree = dir / "tree";
+  fs::create_directories(tree / "etc");
+  fs::create_directories(tree / "var/lib/dpkg");
+  fs::copy_file(fs::canonical(rootfs / "usr/lib/os-release"), tree / "etc/os-release");
+  fs::copy_file(rootfs / "var/lib/dpkg/status", tree / "var/lib/dpkg/status");
+  if (!hostname.empty()) write_file(tree / "etc/hostname", hostname);
+  run_ok({"mke2fs", "-q", "-F", "-t", "ext4", "-d", tree.string(), (dir / "guest.raw").string(), "8M"});
+  if (::testing::Test::HasFatalFailure()) return;
+  run_ok({"qemu-img", "convert", "-O", "qcow2", (dir / "guest.raw").string(),
+          (dir / "guest.qcow2").string()});
+}
+
+void sfdisk(const fs::path& target, const std::string& script) {
+  std::string command = "sfdisk -q '" + target.string() + "' >/dev/null 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "w");
+  ASSERT_NE(pipe, nullptr);
+  std::fwrite(script.data(), 1, script.size(), pipe);
+  ASSERT_EQ(::pclose(pipe), 0) << "sfdisk refused: " << script;
+}
+
+fs::path source_dir() {
+  // CMake compiles with absolute source paths: tests/support/<this file>.
+  return fs::path(__FILE__).parent_path().parent_path().parent_path();
+}
+
+}  // namespace dormant::testing

@@ -1,0 +1,72 @@
+// Helpers shared by every test tier (unit, integration, slow): temp
+// directories, running a command that must succeed, reading and writing host
+// files, and where the cached debootstrap rootfs is.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dormant/core/subprocess.hpp"
+
+namespace dormant::testing {
+
+// A fresh directory (mkdtemp) under fs::temp_directory_path() ($TMPDIR, else
+// /tmp) named "<prefix>-XXXXXX", removed with its content on destruction.
+// Throws std::runtime_error when it cannot be created.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "dormant-test");
+  ~TempDir();
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&& other) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs argv (dormant::run_process) and records a fatal gtest failure, naming
+// the command and its stderr, unless it exits 0. Like an ASSERT in a helper,
+// the failure returns only from run_ok: callers that must stop check
+// HasFatalFailure(). Returns the result either way.
+ProcessResult run_ok(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// The JSON a command printed: a (non-fatal) gtest failure when it did not
+// exit 0 or its stdout is not JSON, and then null.
+nlohmann::json json_output(const ProcessResult& result);
+
+// The whole content of a host file; throws std::runtime_error when it cannot
+// be opened or read.
+std::string read_file_text(const std::filesystem::path& path);
+std::vector<std::byte> read_file_bytes(const std::filesystem::path& path);
+
+// Writes `content` to `path` (truncating), creating the parent directories;
+// throws std::runtime_error when it cannot be written.
+void write_file(const std::filesystem::path& path, std::string_view content);
+
+// The debootstrap rootfs made by tests/fixtures/make-rootfs.sh:
+// $DORMANT_FIXTURE_CACHE/bookworm-rootfs, the cache defaulting (as in that
+// script) to /var/cache/dormant-fixtures.
+std::filesystem::path fixture_rootfs();
+
+// A small guest image for the CLI and library tests: the ext4 filesystem
+// (mke2fs -d, 8M) of dir/tree, which holds the cached rootfs's os-release (as
+// etc/os-release) and dpkg status, plus etc/hostname when `hostname` is not
+// empty; written as dir/guest.raw and dir/guest.qcow2. A fatal gtest failure,
+// and nothing more done, when a tool fails.
+void make_rootfs_guest(const std::filesystem::path& dir, const std::string& hostname = "");
+
+// sfdisk -q on `target` with `script` on its stdin (run_process does not feed
+// stdin); a fatal gtest failure when sfdisk refuses.
+void sfdisk(const std::filesystem::path& target, const std::string& script);
+
+// The repository's source directory (for docs/*.schema.json).
+std::filesystem::path source_dir();
+
+}  // namespace dormant::testing
