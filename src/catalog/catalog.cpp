@@ -91,12 +91,12 @@ void create_private_file(const fs::path& path, const std::string& subject) {
   ::close(fd);
 }
 
-std::optional<std::string> text_or_null(SQLite::Column column) {
+std::optional<std::string> text_or_null(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
   return column.getString();
 }
 
-std::string text(SQLite::Column column) { return column.isNull() ? std::string() : column.getString(); }
+std::string text(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
 
 Library read_library(SQLite::Statement& q) {
   Library lib;

@@ -21,7 +21,7 @@ namespace dormant::image {
 
 namespace {
 
-constexpr std::uint64_t fstab_cap = 64 * 1024;
+constexpr std::uint64_t fstab_cap = std::uint64_t{64} << 10;
 
 // Filesystems the fast path cannot read but the guestfs appliance can.
 bool needs_guestfs(std::string_view type) {

@@ -151,6 +151,7 @@ std::vector<DomainDisk> list_domain_disks(const std::string& uri) {
                                        VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE);
   if (count < 0) fail(ErrorKind::io, uri, "cannot list domains: {}", last_libvirt_error());
   std::vector<std::unique_ptr<virDomain, DomainFree>> owned;
+  owned.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) owned.emplace_back(domains[i]);
   std::free(domains);
 

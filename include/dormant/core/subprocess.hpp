@@ -17,7 +17,7 @@ struct ProcessResult {
 
 struct ProcessOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
-  std::size_t max_output = 16 * 1024 * 1024;  // per stream; longer output is truncated
+  std::size_t max_output = std::size_t{16} << 20;  // per stream; longer output is truncated
 };
 
 // Runs argv[0] (looked up in PATH) with argv, no shell, stdin from /dev/null,
