@@ -5,7 +5,6 @@
 // a host file: at worst it names another file of the same guest.
 #include "dormant/image/guestfs_view.hpp"
 
-#include <guestfs.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "dormant/core/error.hpp"
+#include "guestfs_api.hpp"
 
 namespace dormant::image {
 namespace {
@@ -42,7 +42,7 @@ std::vector<std::string> take_strings(char** list) {
 }
 
 struct StatnsDeleter {
-  void operator()(struct guestfs_statns* s) const { guestfs_free_statns(s); }
+  void operator()(struct guestfs_statns* s) const { guestfs_api().guestfs_free_statns(s); }
 };
 using Statns = std::unique_ptr<struct guestfs_statns, StatnsDeleter>;
 
@@ -50,9 +50,9 @@ struct HandleDeleter {
   void operator()(guestfs_h* g) const {
     // Read-only: nothing to flush, but unmount cleanly before the appliance
     // goes, then close (which also reaps qemu and removes temp files).
-    guestfs_umount_all(g);
-    guestfs_shutdown(g);
-    guestfs_close(g);
+    guestfs_api().guestfs_umount_all(g);
+    guestfs_api().guestfs_shutdown(g);
+    guestfs_api().guestfs_close(g);
   }
 };
 using Handle = std::unique_ptr<guestfs_h, HandleDeleter>;
@@ -121,8 +121,8 @@ class GuestfsView final : public GuestView {
     while (content.size() < size) {
       std::size_t want = std::min<std::uint64_t>(kChunk, size - content.size());
       std::size_t got = 0;
-      CString chunk(guestfs_pread(g_.get(), p.c_str(), static_cast<int>(want),
-                                  static_cast<std::int64_t>(content.size()), &got));
+      CString chunk(guestfs_api().guestfs_pread(g_.get(), p.c_str(), static_cast<int>(want),
+                                                static_cast<std::int64_t>(content.size()), &got));
       if (!chunk) fail_guestfs(p + ": cannot read");
       if (got == 0) break;
       content.append(chunk.get(), std::min(got, want));
@@ -136,7 +136,7 @@ class GuestfsView final : public GuestView {
     if (!st) return std::nullopt;
     if (file_type_of(st->st_mode) != FileType::directory)
       fail(ErrorKind::unsupported, subject_, "{}: is not a directory", p);
-    char** names = guestfs_ls(g_.get(), p.c_str());
+    char** names = guestfs_api().guestfs_ls(g_.get(), p.c_str());
     if (names == nullptr) fail_guestfs(p + ": cannot list");
     auto out = take_strings(names);
     if (out.size() > max_entries)
@@ -156,7 +156,7 @@ class GuestfsView final : public GuestView {
 
  private:
   [[noreturn]] void fail_guestfs(const std::string& what, ErrorKind kind = ErrorKind::io) const {
-    const char* msg = g_ ? guestfs_last_error(g_.get()) : nullptr;
+    const char* msg = g_ ? guestfs_api().guestfs_last_error(g_.get()) : nullptr;
     fail(kind, subject_, "{}: libguestfs: {}", what, msg != nullptr ? msg : "unknown error");
   }
 
@@ -179,9 +179,10 @@ class GuestfsView final : public GuestView {
 
   // Null when the path (or, following, the symlink's target) does not exist.
   Statns stat_of(const std::string& p, bool follow) {
-    Statns st(follow ? guestfs_statns(g_.get(), p.c_str()) : guestfs_lstatns(g_.get(), p.c_str()));
+    Statns st(follow ? guestfs_api().guestfs_statns(g_.get(), p.c_str())
+                     : guestfs_api().guestfs_lstatns(g_.get(), p.c_str()));
     if (st) return st;
-    int err = guestfs_last_errno(g_.get());
+    int err = guestfs_api().guestfs_last_errno(g_.get());
     // ELOOP: a symlink cycle, or a chain longer than the kernel's bound
     // (40): dangling as far as the guest is concerned.
     if (err == ENOENT || err == ENOTDIR || err == ELOOP) return nullptr;
@@ -192,39 +193,40 @@ class GuestfsView final : public GuestView {
     // No environment parsing: LIBGUESTFS_DEBUG/TRACE would print to stderr
     // and LIBGUESTFS_HV could swap the hypervisor. The few variables that
     // matter for where it runs are honoured explicitly below.
-    Handle g(guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT));
+    Handle g(guestfs_api().guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT));
     if (!g) fail(ErrorKind::io, subject_, "cannot create a libguestfs handle");
-    guestfs_set_error_handler(g.get(), nullptr, nullptr);  // errors come back as Error
+    guestfs_api().guestfs_set_error_handler(g.get(), nullptr, nullptr);  // errors come back as Error
     const char* backend = std::getenv("LIBGUESTFS_BACKEND");
     // "direct" by default: the libvirt backend needs a running libvirtd.
-    if (guestfs_set_backend(g.get(), backend != nullptr && *backend != '\0' ? backend : "direct") == -1)
+    if (guestfs_api().guestfs_set_backend(g.get(),
+                                          backend != nullptr && *backend != '\0' ? backend : "direct") == -1)
       fail_guestfs_on(g.get(), "cannot set the backend");
     if (!settings.empty()) {
       std::vector<char*> argv;
       argv.reserve(settings.size() + 1);
       for (const auto& s : settings) argv.push_back(const_cast<char*>(s.c_str()));
       argv.push_back(nullptr);
-      if (guestfs_set_backend_settings(g.get(), argv.data()) == -1)
+      if (guestfs_api().guestfs_set_backend_settings(g.get(), argv.data()) == -1)
         fail_guestfs_on(g.get(), "cannot set the backend settings");
     }
-    for (auto [var, setter] : {std::pair{"TMPDIR", &guestfs_set_tmpdir},
-                               std::pair{"LIBGUESTFS_CACHEDIR", &guestfs_set_cachedir}}) {
+    for (auto [var, setter] : {std::pair{"TMPDIR", guestfs_api().guestfs_set_tmpdir},
+                               std::pair{"LIBGUESTFS_CACHEDIR", guestfs_api().guestfs_set_cachedir}}) {
       const char* value = std::getenv(var);
       if (value != nullptr && *value != '\0' && setter(g.get(), value) == -1)
         fail_guestfs_on(g.get(), std::string("cannot use ") + var);
     }
-    guestfs_set_network(g.get(), 0);
+    guestfs_api().guestfs_set_network(g.get(), 0);
     std::string format(to_string(probe.format));
     // Read-only (qemu snapshot=on: the image file is never written) and the
     // format pinned, so libguestfs never guesses it from guest-controlled bytes.
-    if (guestfs_add_drive_opts(g.get(), probe.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-                               GUESTFS_ADD_DRIVE_OPTS_FORMAT, format.c_str(), -1) == -1)
+    if (guestfs_api().guestfs_add_drive_opts(g.get(), probe.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                             GUESTFS_ADD_DRIVE_OPTS_FORMAT, format.c_str(), -1) == -1)
       fail_guestfs_on(g.get(), "cannot add the image");
     return g;
   }
 
   [[noreturn]] void fail_guestfs_on(guestfs_h* g, const std::string& what) const {
-    const char* msg = guestfs_last_error(g);
+    const char* msg = guestfs_api().guestfs_last_error(g);
     fail(ErrorKind::io, subject_, "{}: libguestfs: {}", what, msg != nullptr ? msg : "unknown error");
   }
 
@@ -232,9 +234,10 @@ class GuestfsView final : public GuestView {
     const char* env = std::getenv("LIBGUESTFS_BACKEND_SETTINGS");
     auto settings = split_settings(env != nullptr ? env : "");
     g_ = create_handle(probe, settings);
-    if (guestfs_launch(g_.get()) == 0) return;
-    std::string first =
-        guestfs_last_error(g_.get()) != nullptr ? guestfs_last_error(g_.get()) : "unknown error";
+    if (guestfs_api().guestfs_launch(g_.get()) == 0) return;
+    std::string first = guestfs_api().guestfs_last_error(g_.get()) != nullptr
+                            ? guestfs_api().guestfs_last_error(g_.get())
+                            : "unknown error";
     // Nested KVM can be advertised and still abort qemu at start (seen here:
     // kvm_buf_set_msrs assertion); that failure is quick, so one retry under
     // TCG costs little. A handle cannot be relaunched, hence a new one.
@@ -243,7 +246,7 @@ class GuestfsView final : public GuestView {
            first);
     settings.emplace_back("force_tcg");
     g_ = create_handle(probe, settings);
-    if (guestfs_launch(g_.get()) == -1)
+    if (guestfs_api().guestfs_launch(g_.get()) == -1)
       fail_guestfs(
           "cannot launch the libguestfs appliance (also tried without KVM); run libguestfs-test-tool");
   }
@@ -252,7 +255,8 @@ class GuestfsView final : public GuestView {
   // guestfs_list_filesystems: it leaves crypto_LUKS out.
   std::vector<std::string> find_luks_devices() {
     std::vector<std::string> candidates;
-    for (auto lister : {&guestfs_list_devices, &guestfs_list_partitions, &guestfs_lvs}) {
+    for (auto lister : {guestfs_api().guestfs_list_devices, guestfs_api().guestfs_list_partitions,
+                        guestfs_api().guestfs_lvs}) {
       char** list = lister(g_.get());
       if (list == nullptr) fail_guestfs("cannot list block devices");
       auto names = take_strings(list);
@@ -261,7 +265,7 @@ class GuestfsView final : public GuestView {
     std::vector<std::string> luks;
     for (const auto& device : candidates) {
       // A device with no recognisable signature is an error here: not LUKS.
-      CString type(guestfs_vfs_type(g_.get(), device.c_str()));
+      CString type(guestfs_api().guestfs_vfs_type(g_.get(), device.c_str()));
       if (type && std::strcmp(type.get(), "crypto_LUKS") == 0) luks.push_back(device);
     }
     return luks;
@@ -274,8 +278,8 @@ class GuestfsView final : public GuestView {
       std::string mapname = "luks" + std::to_string(luks_devices_.size());
       bool ok = false;
       for (const auto& key : keys) {
-        if (guestfs_cryptsetup_open(g_.get(), device.c_str(), key.c_str(), mapname.c_str(),
-                                    GUESTFS_CRYPTSETUP_OPEN_READONLY, 1, -1) == 0) {
+        if (guestfs_api().guestfs_cryptsetup_open(g_.get(), device.c_str(), key.c_str(), mapname.c_str(),
+                                                  GUESTFS_CRYPTSETUP_OPEN_READONLY, 1, -1) == 0) {
           ok = true;
           break;
         }
@@ -288,16 +292,17 @@ class GuestfsView final : public GuestView {
       }
     }
     // LVM inside LUKS only appears once the volume is open.
-    if (opened > 0 && guestfs_lvm_scan(g_.get(), 1) == -1) fail_guestfs("cannot scan for LVM inside LUKS");
+    if (opened > 0 && guestfs_api().guestfs_lvm_scan(g_.get(), 1) == -1)
+      fail_guestfs("cannot scan for LVM inside LUKS");
   }
 
   void mount_guest() {
-    char** roots_raw = guestfs_inspect_os(g_.get());
+    char** roots_raw = guestfs_api().guestfs_inspect_os(g_.get());
     if (roots_raw == nullptr) fail_guestfs("cannot inspect the disk");
     auto roots = take_strings(roots_raw);
     std::string root;
     for (const auto& r : roots) {
-      CString type(guestfs_inspect_get_type(g_.get(), r.c_str()));
+      CString type(guestfs_api().guestfs_inspect_get_type(g_.get(), r.c_str()));
       if (type && std::strcmp(type.get(), "linux") == 0) {
         root = r;
         break;
@@ -314,7 +319,7 @@ class GuestfsView final : public GuestView {
            roots.size());
     }
 
-    char** mp_raw = guestfs_inspect_get_mountpoints(g_.get(), root.c_str());
+    char** mp_raw = guestfs_api().guestfs_inspect_get_mountpoints(g_.get(), root.c_str());
     if (mp_raw == nullptr) fail_guestfs("cannot read the guest's mountpoints");
     auto flat = take_strings(mp_raw);
     std::vector<std::pair<std::string, std::string>> mps;  // mountpoint, device
@@ -323,8 +328,8 @@ class GuestfsView final : public GuestView {
     std::stable_sort(mps.begin(), mps.end(),
                      [](const auto& a, const auto& b) { return a.first.size() < b.first.size(); });
     for (const auto& [mountpoint, device] : mps) {
-      if (guestfs_mount_ro(g_.get(), device.c_str(), mountpoint.c_str()) == -1) {
-        const char* msg = guestfs_last_error(g_.get());
+      if (guestfs_api().guestfs_mount_ro(g_.get(), device.c_str(), mountpoint.c_str()) == -1) {
+        const char* msg = guestfs_api().guestfs_last_error(g_.get());
         if (mountpoint == "/")
           fail(ErrorKind::corrupt, subject_, "cannot mount the root filesystem {}: libguestfs: {}", device,
                msg != nullptr ? msg : "unknown error");
@@ -339,10 +344,10 @@ class GuestfsView final : public GuestView {
   MountInfo describe(const std::string& mountpoint, const std::string& device) {
     MountInfo info;
     info.mountpoint = mountpoint;
-    CString canonical(guestfs_canonical_device_name(g_.get(), device.c_str()));
+    CString canonical(guestfs_api().guestfs_canonical_device_name(g_.get(), device.c_str()));
     info.device = canonical ? canonical.get() : device;
-    if (CString type{guestfs_vfs_type(g_.get(), device.c_str())}) info.fstype = type.get();
-    if (CString uuid{guestfs_vfs_uuid(g_.get(), device.c_str())}) info.uuid = uuid.get();
+    if (CString type{guestfs_api().guestfs_vfs_type(g_.get(), device.c_str())}) info.fstype = type.get();
+    if (CString uuid{guestfs_api().guestfs_vfs_uuid(g_.get(), device.c_str())}) info.uuid = uuid.get();
     return info;
   }
 

@@ -1,42 +1,41 @@
 #include "dormant/library/libvirt_source.hpp"
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
 #include <memory>
 
 #include "dormant/core/error.hpp"
+#include "libvirt_api.hpp"
 
 namespace dormant::library {
 namespace {
 
 std::string last_libvirt_error() {
-  const virError* error = virGetLastError();
+  const virError* error = libvirt_api().virGetLastError();
   return error && error->message ? error->message : "unknown libvirt error";
 }
 
 // libvirt prints every error to stderr by default; the core never prints.
 void silence_libvirt() {
   static const bool once = [] {
-    virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+    libvirt_api().virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
     return true;
   }();
   (void)once;
 }
 
 struct ConnectClose {
-  void operator()(virConnectPtr c) const { virConnectClose(c); }
+  void operator()(virConnectPtr c) const { libvirt_api().virConnectClose(c); }
 };
 struct PoolFree {
-  void operator()(virStoragePoolPtr p) const { virStoragePoolFree(p); }
+  void operator()(virStoragePoolPtr p) const { libvirt_api().virStoragePoolFree(p); }
 };
 struct VolFree {
-  void operator()(virStorageVolPtr v) const { virStorageVolFree(v); }
+  void operator()(virStorageVolPtr v) const { libvirt_api().virStorageVolFree(v); }
 };
 struct DomainFree {
-  void operator()(virDomainPtr d) const { virDomainFree(d); }
+  void operator()(virDomainPtr d) const { libvirt_api().virDomainFree(d); }
 };
 struct XmlDocFree {
   void operator()(xmlDocPtr d) const { xmlFreeDoc(d); }
@@ -57,9 +56,10 @@ using Pool = std::unique_ptr<virStoragePool, PoolFree>;
 Connection open_connection(const std::string& uri) {
   silence_libvirt();
   // Read-only is enough to list pools, volumes and domains, and cannot change anything.
-  Connection conn(virConnectOpenReadOnly(uri.c_str()));
+  Connection conn(libvirt_api().virConnectOpenReadOnly(uri.c_str()));
   if (!conn)
-    fail(ErrorKind::io, uri, "cannot connect to libvirt: {}; check the URI and that libvirtd is running", last_libvirt_error());
+    fail(ErrorKind::io, uri, "cannot connect to libvirt: {}; check the URI and that libvirtd is running",
+         last_libvirt_error());
   return conn;
 }
 
@@ -92,16 +92,17 @@ std::vector<std::string> xpath_values(xmlDocPtr doc, const char* expression) {
 }
 
 Pool lookup_pool(virConnectPtr conn, const std::string& uri, const std::string& name) {
-  Pool pool(virStoragePoolLookupByName(conn, name.c_str()));
+  Pool pool(libvirt_api().virStoragePoolLookupByName(conn, name.c_str()));
   if (!pool)
-    fail(ErrorKind::not_found, name, "no storage pool with this name on {}; see `virsh -c {} pool-list --all`", uri, uri);
+    fail(ErrorKind::not_found, name,
+         "no storage pool with this name on {}; see `virsh -c {} pool-list --all`", uri, uri);
   return pool;
 }
 
 std::filesystem::path volume_path(virStoragePoolPtr pool, const std::string& volume) {
-  std::unique_ptr<virStorageVol, VolFree> vol(virStorageVolLookupByName(pool, volume.c_str()));
+  std::unique_ptr<virStorageVol, VolFree> vol(libvirt_api().virStorageVolLookupByName(pool, volume.c_str()));
   if (!vol) return {};
-  std::unique_ptr<char, CFree> path(virStorageVolGetPath(vol.get()));
+  std::unique_ptr<char, CFree> path(libvirt_api().virStorageVolGetPath(vol.get()));
   return path ? std::filesystem::path(path.get()) : std::filesystem::path();
 }
 
@@ -111,35 +112,41 @@ PoolContents list_pool(const std::string& uri, const std::string& pool_name) {
   auto conn = open_connection(uri);
   auto pool = lookup_pool(conn.get(), uri, pool_name);
   PoolContents contents;
-  std::unique_ptr<char, CFree> xml(virStoragePoolGetXMLDesc(pool.get(), 0));
+  std::unique_ptr<char, CFree> xml(libvirt_api().virStoragePoolGetXMLDesc(pool.get(), 0));
   if (xml) {
     auto doc = parse_xml(xml.get(), pool_name);
     auto paths = xpath_values(doc.get(), "/pool/target/path");
     if (!paths.empty()) contents.target_path = paths.front();
   }
   virStorageVolPtr* volumes = nullptr;
-  int count = virStoragePoolListAllVolumes(pool.get(), &volumes, 0);
-  if (count < 0) fail(ErrorKind::io, pool_name, "cannot list the volumes of the pool: {}", last_libvirt_error());
+  int count = libvirt_api().virStoragePoolListAllVolumes(pool.get(), &volumes, 0);
+  if (count < 0)
+    fail(ErrorKind::io, pool_name, "cannot list the volumes of the pool: {}", last_libvirt_error());
   for (int i = 0; i < count; ++i) {
     std::unique_ptr<virStorageVol, VolFree> vol(volumes[i]);
-    std::unique_ptr<char, CFree> path(virStorageVolGetPath(vol.get()));
+    std::unique_ptr<char, CFree> path(libvirt_api().virStorageVolGetPath(vol.get()));
     if (path) contents.volumes.emplace_back(path.get());
   }
   std::free(volumes);
   return contents;
 }
 
-std::vector<std::filesystem::path> disks_from_domain_xml(const std::string& xml,
-                                                         std::vector<std::pair<std::string, std::string>>* volumes) {
+std::vector<std::filesystem::path> disks_from_domain_xml(
+    const std::string& xml, std::vector<std::pair<std::string, std::string>>* volumes) {
   auto doc = parse_xml(xml, "domain");
   std::vector<std::filesystem::path> paths;
-  for (auto& file : xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source/@file")) paths.emplace_back(file);
-  for (auto& dev : xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source/@dev")) paths.emplace_back(dev);
+  for (auto& file : xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source/@file"))
+    paths.emplace_back(file);
+  for (auto& dev : xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source/@dev"))
+    paths.emplace_back(dev);
   if (volumes) {
     // Pairs: each <source pool= volume=> node gives both attributes.
-    auto pools = xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source[@pool and @volume]/@pool");
-    auto vols = xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source[@pool and @volume]/@volume");
-    for (std::size_t i = 0; i < pools.size() && i < vols.size(); ++i) volumes->emplace_back(pools[i], vols[i]);
+    auto pools =
+        xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source[@pool and @volume]/@pool");
+    auto vols =
+        xpath_values(doc.get(), "/domain/devices/disk[@device='disk']/source[@pool and @volume]/@volume");
+    for (std::size_t i = 0; i < pools.size() && i < vols.size(); ++i)
+      volumes->emplace_back(pools[i], vols[i]);
   }
   return paths;
 }
@@ -147,8 +154,8 @@ std::vector<std::filesystem::path> disks_from_domain_xml(const std::string& xml,
 std::vector<DomainDisk> list_domain_disks(const std::string& uri) {
   auto conn = open_connection(uri);
   virDomainPtr* domains = nullptr;
-  int count = virConnectListAllDomains(conn.get(), &domains,
-                                       VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE);
+  int count = libvirt_api().virConnectListAllDomains(
+      conn.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE);
   if (count < 0) fail(ErrorKind::io, uri, "cannot list domains: {}", last_libvirt_error());
   std::vector<std::unique_ptr<virDomain, DomainFree>> owned;
   owned.reserve(static_cast<std::size_t>(count));
@@ -157,16 +164,18 @@ std::vector<DomainDisk> list_domain_disks(const std::string& uri) {
 
   std::vector<DomainDisk> disks;
   for (auto& domain : owned) {
-    const char* name = virDomainGetName(domain.get());
+    const char* name = libvirt_api().virDomainGetName(domain.get());
     std::string domain_name = name ? name : "";
-    bool running = virDomainIsActive(domain.get()) == 1;
+    bool running = libvirt_api().virDomainIsActive(domain.get()) == 1;
     // The inactive definition: what the domain boots from next time.
-    std::unique_ptr<char, CFree> xml(virDomainGetXMLDesc(domain.get(), VIR_DOMAIN_XML_INACTIVE));
+    std::unique_ptr<char, CFree> xml(
+        libvirt_api().virDomainGetXMLDesc(domain.get(), VIR_DOMAIN_XML_INACTIVE));
     if (!xml) continue;
     std::vector<std::pair<std::string, std::string>> volumes;
-    for (auto& path : disks_from_domain_xml(xml.get(), &volumes)) disks.push_back({domain_name, running, path});
+    for (auto& path : disks_from_domain_xml(xml.get(), &volumes))
+      disks.push_back({domain_name, running, path});
     for (auto& [pool_name, volume] : volumes) {
-      Pool pool(virStoragePoolLookupByName(conn.get(), pool_name.c_str()));
+      Pool pool(libvirt_api().virStoragePoolLookupByName(conn.get(), pool_name.c_str()));
       if (!pool) continue;
       auto path = volume_path(pool.get(), volume);
       if (!path.empty()) disks.push_back({domain_name, running, path});

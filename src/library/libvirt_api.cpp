@@ -1,0 +1,20 @@
+#include "libvirt_api.hpp"
+
+#include "dormant/core/shared_library.hpp"
+
+namespace dormant::library {
+
+const LibvirtApi& libvirt_api() {
+  // Initialised once; a failed load throws and is retried on the next call.
+  static const LibvirtApi api = [] {
+    static const SharedLibrary library("libvirt.so.0", "libvirt0");
+    LibvirtApi loaded;
+#define DORMANT_BIND_FUNCTION(name) library.bind(loaded.name, #name);
+    DORMANT_LIBVIRT_FUNCTIONS(DORMANT_BIND_FUNCTION)
+#undef DORMANT_BIND_FUNCTION
+    return loaded;
+  }();
+  return api;
+}
+
+}  // namespace dormant::library
