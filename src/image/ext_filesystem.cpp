@@ -309,7 +309,13 @@ std::unique_ptr<Filesystem> open_ext_filesystem(BlockDevice& device, bool writab
     case EXT2_ET_NO_MEMORY:
       fail(ErrorKind::io, device.describe(), "ext filesystem: {}", errcode_text(code));
     default:
-      fail(ErrorKind::corrupt, device.describe(), "ext superblock is corrupt: {}", errcode_text(code));
+      if (std::uint64_t backup = find_backup_superblock(device))
+        fail(ErrorKind::corrupt, device.describe(),
+             "ext superblock is corrupt (libext2fs: {}); a backup superblock exists at block {}: `e2fsck -b {}` "
+             "on a copy can repair it",
+             errcode_text(code), backup, backup);
+      fail(ErrorKind::corrupt, device.describe(), "ext superblock is corrupt (libext2fs: {}); check a copy with "
+           "e2fsck -n", errcode_text(code));
   }
 }
 

@@ -283,6 +283,23 @@ bool has_gpt_signature(BlockDevice& disk, std::uint64_t sector_size) {
   return std::memcmp(sig.data(), "EFI PART", 8) == 0;
 }
 
+// True when the backup GPT header in the disk's last sector carries a valid
+// CRC: it decides whether the error message can promise a repair from it.
+bool backup_gpt_header_is_intact(BlockDevice& disk, std::uint32_t sector_size) {
+  if (disk.size() < 2 * std::uint64_t{sector_size}) return false;
+  auto header = read_bytes(disk, disk.size() / sector_size * sector_size - sector_size, sector_size);
+  static constexpr std::string_view kSignature = "EFI PART";
+  if (!std::equal(kSignature.begin(), kSignature.end(), header.begin(),
+                  [](char c, std::byte b) { return static_cast<std::byte>(c) == b; }))
+    return false;
+  std::uint32_t header_size = le<std::uint32_t>(header, 12);
+  if (header_size < 92 || header_size > sector_size) return false;
+  std::uint32_t stored_crc = le<std::uint32_t>(header, 16);
+  std::vector<std::byte> copy(header.begin(), header.begin() + header_size);
+  std::fill(copy.begin() + 16, copy.begin() + 20, std::byte{0});
+  return crc32_of(copy) == stored_crc;
+}
+
 PartitionTable read_gpt(BlockDevice& disk, std::uint32_t sector_size) {
   const auto subject = disk.describe();
   auto header = read_bytes(disk, sector_size, sector_size);
@@ -293,10 +310,11 @@ PartitionTable read_gpt(BlockDevice& disk, std::uint32_t sector_size) {
   std::vector<std::byte> copy(header.begin(), header.begin() + header_size);
   std::fill(copy.begin() + 16, copy.begin() + 20, std::byte{0});
   if (crc32_of(copy) != stored_crc)
-    fail(ErrorKind::corrupt, subject,
-         "GPT header CRC32 mismatch; the backup header at the end of the disk may be intact (sgdisk -b to "
-         "save, "
-         "repair a copy with gdisk)");
+    fail(ErrorKind::corrupt, subject, "GPT header CRC32 mismatch; {}",
+         backup_gpt_header_is_intact(disk, sector_size)
+             ? "the backup header at the end of the disk is intact (repair a copy with gdisk: r, b)"
+             : "the backup header at the end of the disk is damaged too (the table must be recreated, e.g. "
+               "from a copy with testdisk)");
   if (le<std::uint64_t>(header, 24) != 1)
     fail(ErrorKind::corrupt, subject, "GPT header says it lives at LBA {}, not 1",
          le<std::uint64_t>(header, 24));

@@ -51,12 +51,16 @@ fs::path confine(const Context& ctx, std::string_view what, const std::string& r
   fs::path path(ref);
   if (path.is_relative()) path = ctx.image.parent_path() / path;
   path = path.lexically_normal();
-  if (!path_is_inside(path, ctx.roots))
-    fail(
-        ErrorKind::hostile, ctx.subject,
-        "{} {} lies outside the library; refusing to open it (CVE-2015-5163). Move the file into the library "
-        "or rebase the image with qemu-img rebase",
-        what, path.string());
+  if (!path_is_inside(path, ctx.roots)) {
+    // Backing files are the classic vector (CVE-2015-5163); vmdk extents and
+    // qcow2 data files the newer one (CVE-2024-32498). Only a backing file
+    // can be fixed by a rebase.
+    const bool backing = what == "backing file";
+    fail(ErrorKind::hostile, ctx.subject, "{} {} lies outside the library; refusing to open it ({}). {}", what,
+         path.string(), backing ? "CVE-2015-5163" : "CVE-2024-32498",
+         backing ? "Move the file into the library or rebase the image with qemu-img rebase"
+                 : "Move the file into the library next to the image, or convert the image with qemu-img convert");
+  }
   return path;
 }
 

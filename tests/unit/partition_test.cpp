@@ -192,7 +192,9 @@ TEST_F(PartitionTableTest, GptHeaderCrcMismatchIsCorrupt) {
   sfdisk(disk, kGptScript);
   auto bytes = read_file_bytes(disk);
   bytes[512 + 56] ^= std::byte{1};  // a byte of the disk GUID
-  expect_corrupt(bytes, "GPT header CRC32 mismatch");
+  expect_corrupt(bytes, "GPT header CRC32 mismatch; the backup header at the end of the disk is intact");
+  bytes[bytes.size() - 512 + 56] ^= std::byte{1};  // the same byte in the backup header
+  expect_corrupt(bytes, "GPT header CRC32 mismatch; the backup header at the end of the disk is damaged too");
 }
 
 TEST_F(PartitionTableTest, GptEntryArrayCrcMismatchIsCorrupt) {
