@@ -17,6 +17,9 @@ packages=(
   debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64 dosfstools strace python3-jsonschema
   # benchmarks
   hyperfine time
+  # repo/: libapt-pkg for version comparison, fetch and upgrade resolution
+  libapt-pkg-dev
+  dpkg-dev apt-utils gnupg xz-utils  # test apt repositories: tests/fixtures/make-apt-repo.sh
 )
 
 missing=()
