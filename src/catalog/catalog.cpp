@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "dormant/core/error.hpp"
 #include "schema.hpp"
@@ -359,6 +361,12 @@ Group Catalog::create_group(std::string_view name, std::optional<std::string> ma
 
 void Catalog::remove_group(std::string_view name) {
   impl_->guard("removing a group", [&] {
+    std::string bound;
+    for (const auto& source : list_sources())
+      if (source.group && *source.group == name) bound += (bound.empty() ? "" : ", ") + source.name;
+    if (!bound.empty())
+      fail(ErrorKind::conflict, std::string(name),
+           "sources are bound to this group ({}); remove them first with `dormant source remove NAME`", bound);
     SQLite::Statement q(impl_->db, "DELETE FROM groups WHERE name = ?1");
     q.bind(1, std::string(name));
     if (q.exec() == 0) fail(ErrorKind::not_found, std::string(name), "no such group; see `dormant group list`");
@@ -415,6 +423,170 @@ std::vector<GroupMember> Catalog::group_members(std::string_view group) {
       bool is_explicit = std::find(ids.begin(), ids.end(), image.id) != ids.end();
       if (is_explicit || (g->match_glob && glob_matches(*g->match_glob, image)))
         out.push_back(GroupMember{std::move(image), is_explicit});
+    }
+    return out;
+  });
+}
+
+namespace {
+
+constexpr const char* kSourceSelect =
+    "SELECT s.id, s.name, s.uri, s.suite, s.components, s.keyring, s.security, s.allow_unsigned, g.name, "
+    "s.added_at FROM sources s LEFT JOIN groups g ON g.id = s.group_id";
+
+Source read_source(SQLite::Statement& q) {
+  Source s;
+  s.id = q.getColumn(0).getInt64();
+  s.name = q.getColumn(1).getString();
+  s.uri = q.getColumn(2).getString();
+  s.suite = q.getColumn(3).getString();
+  s.components = nlohmann::json::parse(q.getColumn(4).getString()).get<std::vector<std::string>>();
+  s.keyring = text_or_null(q.getColumn(5));
+  s.security = q.getColumn(6).getInt() != 0;
+  s.allow_unsigned = q.getColumn(7).getInt() != 0;
+  s.group = text_or_null(q.getColumn(8));
+  s.added_at = q.getColumn(9).getString();
+  return s;
+}
+
+bool has_space_or_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+}
+
+// Checks everything about a source that does not need the database; makes
+// the keyring path absolute.
+void validate_source(Source& source) {
+  const std::string& name = source.name;
+  if (name.empty()) fail(ErrorKind::usage, "source", "the source name is empty");
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
+  if (!std::isalnum(static_cast<unsigned char>(name[0])) || !std::all_of(name.begin(), name.end(), name_char))
+    fail(ErrorKind::usage, name,
+         "invalid source name: use letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+  const std::string& uri = source.uri;
+  std::size_t scheme_end = uri.find("://");
+  std::string scheme = scheme_end == std::string::npos ? std::string() : uri.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https" && scheme != "file")
+    fail(ErrorKind::usage, uri, "unsupported repository URI: it must start with http://, https:// or file://");
+  if (uri.size() == scheme_end + 3 || has_space_or_control(uri))
+    fail(ErrorKind::usage, uri, "invalid repository URI: nothing after the scheme, or white space in it");
+  if (scheme == "file" && uri[scheme_end + 3] != '/')
+    fail(ErrorKind::usage, uri, "a file:// URI needs an absolute path (file:///srv/repo)");
+
+  const std::string& suite = source.suite;
+  if (suite.empty()) fail(ErrorKind::usage, name, "the suite is empty; pass --suite SUITE (for example bookworm)");
+  if (suite.back() == '/')
+    fail(ErrorKind::usage, suite,
+         "flat repositories (a suite ending in '/') are not supported; use a repository with a dists/ directory");
+  if (suite.find('/') != std::string::npos || has_space_or_control(suite))
+    fail(ErrorKind::usage, suite, "invalid suite: no '/' or white space (the name under dists/, such as bookworm)");
+
+  if (source.components.empty()) source.components = {"main"};
+  for (const auto& component : source.components)
+    if (component.empty() || has_space_or_control(component) || component.front() == '/' ||
+        component.back() == '/' || component.find("..") != std::string::npos)
+      fail(ErrorKind::usage, component.empty() ? name : component,
+           "invalid component: a name under dists/SUITE/ such as main or contrib");
+
+  if (source.keyring && source.allow_unsigned)
+    fail(ErrorKind::usage, name, "--keyring and --allow-unsigned exclude each other");
+  if (!source.keyring && !source.allow_unsigned)
+    fail(ErrorKind::usage, name,
+         "a source needs --keyring FILE (the repository's signing key); --allow-unsigned is only for local test "
+         "repositories");
+  if (source.keyring) {
+    if (source.keyring->empty()) fail(ErrorKind::usage, name, "the keyring path is empty");
+    fs::path keyring = fs::absolute(*source.keyring).lexically_normal();
+    std::error_code ec;
+    auto status = fs::status(keyring, ec);
+    if (!fs::exists(status)) fail(ErrorKind::not_found, keyring.string(), "keyring file does not exist");
+    if (!fs::is_regular_file(status)) fail(ErrorKind::usage, keyring.string(), "keyring is not a regular file");
+    if (::access(keyring.c_str(), R_OK) != 0)
+      fail(ErrorKind::io, keyring.string(), "cannot read the keyring: {}", std::strerror(errno));
+    source.keyring = keyring.string();
+  }
+}
+
+}  // namespace
+
+Source Catalog::add_source(Source source) {
+  validate_source(source);
+  return impl_->guard("adding a source", [&] {
+    auto& db = impl_->db;
+    SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+    if (find_source(source.name))
+      fail(ErrorKind::conflict, source.name, "a source with this name exists already; see `dormant source list`");
+    std::optional<std::int64_t> group_id;
+    if (source.group) {
+      auto group = find_group(*source.group);
+      if (!group) fail(ErrorKind::not_found, *source.group, "no such group; create it with `dormant group create`");
+      group_id = group->id;
+    }
+    if (source.added_at.empty()) source.added_at = utc_now();
+    SQLite::Statement q(db,
+                        "INSERT INTO sources (name, uri, suite, components, keyring, security, allow_unsigned, "
+                        "group_id, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    q.bind(1, source.name);
+    q.bind(2, source.uri);
+    q.bind(3, source.suite);
+    q.bind(4, nlohmann::json(source.components).dump());
+    if (source.keyring)
+      q.bind(5, *source.keyring);
+    else
+      q.bind(5);
+    q.bind(6, source.security ? 1 : 0);
+    q.bind(7, source.allow_unsigned ? 1 : 0);
+    if (group_id)
+      q.bind(8, static_cast<std::int64_t>(*group_id));
+    else
+      q.bind(8);
+    q.bind(9, source.added_at);
+    q.exec();
+    source.id = db.getLastInsertRowid();
+    transaction.commit();
+    return source;
+  });
+}
+
+std::vector<Source> Catalog::list_sources() {
+  return impl_->guard("listing sources", [&] {
+    SQLite::Statement q(impl_->db, std::string(kSourceSelect) + " ORDER BY s.name");
+    std::vector<Source> out;
+    while (q.executeStep()) out.push_back(read_source(q));
+    return out;
+  });
+}
+
+std::optional<Source> Catalog::find_source(std::string_view name) {
+  return impl_->guard("reading a source", [&]() -> std::optional<Source> {
+    SQLite::Statement q(impl_->db, std::string(kSourceSelect) + " WHERE s.name = ?1");
+    q.bind(1, std::string(name));
+    if (!q.executeStep()) return std::nullopt;
+    return read_source(q);
+  });
+}
+
+void Catalog::remove_source(std::string_view name) {
+  impl_->guard("removing a source", [&] {
+    SQLite::Statement q(impl_->db, "DELETE FROM sources WHERE name = ?1");
+    q.bind(1, std::string(name));
+    if (q.exec() == 0) fail(ErrorKind::not_found, std::string(name), "no such source; see `dormant source list`");
+  });
+}
+
+std::vector<Source> Catalog::sources_for_image(std::int64_t image_id) {
+  return impl_->guard("listing the sources of an image", [&] {
+    if (!find_image(image_id))
+      fail(ErrorKind::not_found, std::to_string(image_id), "no image with this id in the catalog");
+    std::vector<Source> out;
+    for (auto& source : list_sources()) {
+      bool applies = !source.group;
+      if (!applies) {
+        auto members = group_members(*source.group);
+        applies = std::any_of(members.begin(), members.end(),
+                              [&](const GroupMember& m) { return m.image.id == image_id; });
+      }
+      if (applies) out.push_back(std::move(source));
     }
     return out;
   });

@@ -12,7 +12,7 @@ namespace dormant::catalog::detail {
 namespace {
 
 // migrations[i] brings user_version i to i+1. Never edit a released entry:
-// append a new one (later: sources, hosts, jobs, assessments).
+// append a new one (later: hosts, jobs, assessments).
 constexpr std::array<std::string_view, kSchemaVersion> kMigrations = {
     R"sql(
 CREATE TABLE libraries (
@@ -68,6 +68,26 @@ CREATE TABLE group_members (
   explicit INTEGER NOT NULL DEFAULT 1,
   PRIMARY KEY (group_id, image_id)
 );
+)sql",
+    // 1 -> 2: update sources (docs/catalog.md). A group that sources are
+    // bound to cannot be deleted (RESTRICT): silently turning a group's
+    // source into a global one, or dropping it, would change what every
+    // image is assessed against.
+    R"sql(
+CREATE TABLE sources (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  uri TEXT NOT NULL,
+  suite TEXT NOT NULL,
+  components TEXT NOT NULL,
+  keyring TEXT,
+  security INTEGER NOT NULL DEFAULT 0 CHECK (security IN (0, 1)),
+  allow_unsigned INTEGER NOT NULL DEFAULT 0 CHECK (allow_unsigned IN (0, 1)),
+  group_id INTEGER REFERENCES groups(id) ON DELETE RESTRICT,
+  added_at TEXT NOT NULL,
+  CHECK ((keyring IS NULL) <> (allow_unsigned = 0))
+);
+CREATE INDEX sources_group ON sources(group_id);
 )sql",
 };
 

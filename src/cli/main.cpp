@@ -12,6 +12,11 @@
 #define DORMANT_VERSION "unknown"
 #endif
 
+namespace dormant::cli {
+// src/cli/source_commands.cpp
+void add_source_commands(CLI::App& app, Commands& commands);
+}  // namespace dormant::cli
+
 namespace {
 
 int exit_code(dormant::ErrorKind kind) {
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
   dormant::cli::add_library_commands(app, commands);
   dormant::cli::add_identify_command(app, commands);
   dormant::cli::add_group_commands(app, commands);
+  dormant::cli::add_source_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -77,7 +77,7 @@ TEST_F(CatalogTest, CreatesPrivateFileInWalModeAtCurrentSchema) {
   EXPECT_EQ(raw_query(file,
                       "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = "
                       "'table' ORDER BY name)"),
-            "group_members,groups,images,libraries,libvirt_connections");
+            "group_members,groups,images,libraries,libvirt_connections,sources");
 }
 
 TEST_F(CatalogTest, MigratesAnEmptyDatabaseAndKeepsDataOnReopen) {

@@ -1,5 +1,5 @@
-// The catalog: dormant's durable record of libraries, images and groups,
-// kept in one SQLite file (WAL, synchronous=FULL, foreign keys on).
+// The catalog: dormant's durable record of libraries, images, groups and update
+// sources, kept in one SQLite file (WAL, synchronous=FULL, foreign keys on).
 //
 // One Catalog object is used from one thread at a time; several processes may
 // open the same file (SQLite locks it, busy_timeout waits for the other).
@@ -17,7 +17,7 @@
 namespace dormant::catalog {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 enum class LibraryKind { directory, libvirt_pool };
 
@@ -70,6 +70,23 @@ struct GroupMember {
   bool explicit_member = false;  // added by name (group add), not only by the glob
 };
 
+// An apt repository that updates come from (`dormant source add`). Signed
+// with `keyring`, or explicitly unsigned (`allow_unsigned`, test
+// repositories only): exactly one of the two. Bound to one group, or (no
+// group) used for every image.
+struct Source {
+  std::int64_t id = 0;
+  std::string name;   // [A-Za-z0-9][A-Za-z0-9._-]*, unique
+  std::string uri;    // http://, https:// or file://
+  std::string suite;  // dists/ style ("bookworm"); flat repositories are refused
+  std::vector<std::string> components{"main"};  // stored as a JSON array
+  std::optional<std::string> keyring;  // absolute path of a readable regular file
+  bool security = false;               // updates from it are security updates
+  bool allow_unsigned = false;
+  std::optional<std::string> group;    // the group it is bound to (by name), or none: every image
+  std::string added_at;                // UTC, ISO 8601
+};
+
 class Catalog {
  public:
   // Opens or creates the catalog at `path` (parent directories are created
@@ -115,6 +132,20 @@ class Catalog {
   std::optional<Group> find_group(std::string_view name);
   void add_group_members(std::string_view group, const std::vector<std::int64_t>& image_ids);
   std::vector<GroupMember> group_members(std::string_view group);
+
+  // Update sources. add_source validates (Error(usage) naming the field: bad
+  // name, URI scheme, suite, component, keyring and allow_unsigned both or
+  // neither; Error(not_found) for a keyring file or group that does not
+  // exist; Error(conflict) when the name is taken); the keyring is stored as
+  // an absolute path. remove_source: Error(not_found). A group that sources
+  // are bound to cannot be removed (remove_group: Error(conflict) naming them).
+  Source add_source(Source source);
+  std::vector<Source> list_sources();
+  std::optional<Source> find_source(std::string_view name);
+  void remove_source(std::string_view name);
+  // The sources that apply to an image: every global source, plus those bound
+  // to a group the image is a member of (explicitly or by glob), by name.
+  std::vector<Source> sources_for_image(std::int64_t image_id);
 
  private:
   struct Impl;
