@@ -29,7 +29,8 @@ std::int64_t resolve_image(catalog::Catalog& catalog, const std::string& name) {
   if (!ec)
     if (auto image = catalog.find_image(path.string())) return image->id;
   if (auto image = catalog.find_image(name)) return image->id;
-  fail(ErrorKind::not_found, name, "no such image in the catalog; add its library and run `dormant identify` first");
+  fail(ErrorKind::not_found, name,
+       "no such image in the catalog; add its library and run `dormant identify` first");
 }
 
 class GroupCreateCommand final : public Command {
@@ -37,8 +38,9 @@ class GroupCreateCommand final : public Command {
   CLI::App* configure(CLI::App& parent) override {
     auto* cmd = parent.add_subcommand("create", "Create a group of images (VM group)");
     cmd->add_option("NAME", name_, "Group name")->required();
-    cmd->add_option("--match", glob_,
-                    "Members are also every image whose path, file name or domain matches this glob (checked when used)");
+    cmd->add_option(
+        "--match", glob_,
+        "Members are also every image whose path, file name or domain matches this glob (checked when used)");
     cmd->footer("Examples:\n  dormant group create web --match '*web*'\n  dormant group create pilots");
     return cmd;
   }
@@ -57,7 +59,8 @@ class GroupAddCommand final : public Command {
   CLI::App* configure(CLI::App& parent) override {
     auto* cmd = parent.add_subcommand("add", "Add images to a group, by path or catalog id");
     cmd->add_option("NAME", name_, "Group name")->required();
-    cmd->add_option("IMAGE", images_, "Image path or catalog id (see `dormant group show` or `identify --json`)")
+    cmd->add_option("IMAGE", images_,
+                    "Image path or catalog id (see `dormant group show` or `identify --json`)")
         ->required();
     cmd->footer("Example:\n  dormant group add pilots /srv/images/web1.qcow2 7");
     return cmd;
@@ -80,7 +83,9 @@ class GroupAddCommand final : public Command {
 class GroupRemoveCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("remove", "Delete a group (its images stay in the catalog)");
+    auto* cmd = parent.add_subcommand(
+        "remove",
+        "Delete a group (its images stay in the catalog; refused while update sources are bound to it)");
     cmd->add_option("NAME", name_, "Group name")->required();
     cmd->footer("Example:\n  dormant group remove pilots");
     return cmd;
