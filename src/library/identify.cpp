@@ -147,8 +147,13 @@ std::string identity_of(const struct stat& st) {
 IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& options, ProgressSink& progress) {
   IdentifyReport report;
   std::map<std::string, Candidate> candidates;  // by path: a pool volume used by a domain is one image
+  const auto libraries = catalog.libraries();
+  // Every recorded image, read once: the scan compares each candidate with its
+  // record and then marks the records whose file is gone.
+  std::map<std::string, catalog::ImageRecord> recorded;
+  for (auto& image : catalog.images()) recorded.emplace(image.path, std::move(image));
 
-  for (const auto& lib : catalog.libraries()) {
+  for (const auto& lib : libraries) {
     try {
       std::vector<fs::path> files;
       fs::path root;
@@ -195,7 +200,8 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
   std::vector<Job> jobs;
   std::vector<catalog::ImageRecord> relinked;  // unchanged content, new library or domain
   for (auto& [path, c] : candidates) {
-    auto previous = catalog.find_image(path);
+    std::optional<catalog::ImageRecord> previous;
+    if (auto it = recorded.find(path); it != recorded.end()) previous = it->second;
     struct stat st{};
     if (::stat(path.c_str(), &st) != 0) {
       report.warnings.push_back(fmt::format("{}: listed by {} but cannot be read: {}", path,
@@ -244,7 +250,7 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
   // Recorded images whose file is gone are kept (groups and history refer to
   // them) but marked missing, so nothing acts on them.
   std::vector<catalog::ImageRecord> vanished;
-  for (auto& image : catalog.images()) {
+  for (auto& [path, image] : recorded) {
     std::error_code ec;
     if (image.state == "missing" || fs::exists(fs::path(image.path), ec) || ec) continue;
     image.state = "missing";
@@ -253,11 +259,13 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
     vanished.push_back(image);
   }
   if (!vanished.empty()) catalog.put_images(vanished);
+  std::map<std::int64_t, std::string> library_names;
+  for (const auto& lib : libraries) library_names.emplace(lib.id, lib.name);
   for (auto& image : vanished) {
     ++report.missing;
     std::string library;
-    for (const auto& lib : catalog.libraries())
-      if (image.library_id == lib.id) library = lib.name;
+    if (image.library_id)
+      if (auto it = library_names.find(*image.library_id); it != library_names.end()) library = it->second;
     report.entries.push_back({Outcome::missing, library, image});
   }
   progress.end();
