@@ -93,7 +93,7 @@ class GuestfsView final : public GuestView {
  public:
   GuestfsView(const ImageProbe& probe, const std::vector<std::string>& luks_keys)
       : subject_(probe.path.string()) {
-    check_probe(probe);
+    require_pinned_backing_format(probe);
     launch(probe);
     open_luks(luks_keys);
     mount_guest();
@@ -158,15 +158,6 @@ class GuestfsView final : public GuestView {
   [[noreturn]] void fail_guestfs(const std::string& what, ErrorKind kind = ErrorKind::io) const {
     const char* msg = g_ ? guestfs_api().guestfs_last_error(g_.get()) : nullptr;
     fail(kind, subject_, "{}: libguestfs: {}", what, msg != nullptr ? msg : "unknown error");
-  }
-
-  void check_probe(const ImageProbe& probe) const {
-    // qemu would probe the backing file's format if the image does not record
-    // it; the probe layer confines the backing file, this refuses the probing.
-    if (probe.backing_file && !probe.backing_format)
-      fail(ErrorKind::unsupported, subject_,
-           "backing file {} has no recorded format; rebase it with `qemu-img rebase -F <format>`",
-           probe.backing_file->string());
   }
 
   std::string checked_path(std::string_view path) const {

@@ -47,13 +47,7 @@ class NbdDevice final : public BlockDevice {
  public:
   NbdDevice(const ImageProbe& probe, const NbdOptions& options)
       : name_(probe.path.filename().string()), writable_(options.writable) {
-    if (probe.backing_file && !probe.backing_format)
-      // qemu would guess the backing format from its content, which is how a
-      // raw guest disk gets read as a qcow2 that names host files.
-      fail(ErrorKind::hostile, name_,
-           "backing file {} has no recorded format; refusing to let qemu guess it. Record it with "
-           "qemu-img rebase -u -F <format> -b <backing file>",
-           probe.backing_file->string());
+    require_pinned_backing_format(probe);
     handle_ = nbd_create();
     if (!handle_) fail(ErrorKind::io, name_, "cannot create an NBD handle: {}", last_error());
     // --shared=1: the export is ours alone. --cache=writeback rather than

@@ -272,11 +272,7 @@ ImageProbe probe_link(const fs::path& path, const ProbeOptions& options, int dep
   }
   qemu_img_check(ctx, format);
   if (probe.backing_file) {
-    if (!probe.backing_format)
-      fail(ErrorKind::hostile, ctx.subject,
-           "backing file {} has no recorded format, so qemu would guess it; refusing to open it. "
-           "Record it with: qemu-img rebase -u -F <format> -b <backing> {}",
-           probe.backing_file->string(), ctx.image.string());
+    require_pinned_backing_format(probe);
     if (depth + 1 >= kMaxBackingDepth)
       fail(ErrorKind::limit, ctx.subject, "backing chain is deeper than {} images", kMaxBackingDepth);
     ProbeOptions link_options{ctx.roots, probe.backing_format};
@@ -289,5 +285,13 @@ ImageProbe probe_link(const fs::path& path, const ProbeOptions& options, int dep
   return probe;
 }
 }  // namespace
+
+void require_pinned_backing_format(const ImageProbe& probe) {
+  if (probe.backing_file && !probe.backing_format)
+    fail(ErrorKind::hostile, probe.path.filename().string(),
+         "backing file {} has no recorded format, so qemu would guess it; refusing to open it. "
+         "Record it with: qemu-img rebase -u -F <format> -b <backing> {}",
+         probe.backing_file->string(), probe.path.string());
+}
 
 }  // namespace dormant::image

@@ -41,4 +41,11 @@ struct ImageProbe {
 // Error(not_found)/Error(io) for missing or unreadable files.
 ImageProbe probe_image(const std::filesystem::path& path, const ProbeOptions& options = {});
 
+// Error(hostile) when the probe names a backing file without its format: qemu
+// would guess that format from content, which is how a raw guest disk gets
+// read as a qcow2 naming host files. probe_image never returns such a probe;
+// code that hands a probe to qemu (qemu-nbd, libguestfs) calls this as well,
+// so a probe built by other means gets the same rule and the same message.
+void require_pinned_backing_format(const ImageProbe& probe);
+
 }  // namespace dormant::image
