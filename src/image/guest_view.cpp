@@ -80,6 +80,10 @@ struct Volume {
   std::optional<Error> open_error;
 
   std::string where() const { return number == 0 ? "whole disk" : fmt::format("partition {}", number); }
+  // This volume's opened filesystem mounted at `mountpoint`.
+  FastMount mount_at(std::string mountpoint) const {
+    return {{std::move(mountpoint), where(), std::string(fs->type()), fs->uuid()}, fs};
+  }
 };
 
 // "/dev/vda2" -> 2, "/dev/nvme0n1p3" -> 3, "/dev/sda" -> 0 (whole disk);
@@ -250,8 +254,7 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
       volume.open_error = error;  // a damaged directory tree: not a usable root
       continue;
     }
-    MountInfo info{"/", volume.where(), std::string(volume.fs->type()), volume.fs->uuid()};
-    auto root_only = make_fast_guest_view({{info, volume.fs}}, subject);
+    auto root_only = make_fast_guest_view({volume.mount_at("/")}, subject);
     std::optional<std::vector<FstabEntry>> fstab;
     if (root_only->type_of("/etc/fstab") == FileType::regular)
       fstab = parse_fstab(root_only->read_file("/etc/fstab", fstab_cap).value_or(""));
@@ -276,7 +279,7 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
   if (chosen == candidates.end()) chosen = candidates.begin();
 
   Volume& root = *chosen->volume;
-  std::vector<FastMount> mounts{{{"/", root.where(), std::string(root.fs->type()), root.fs->uuid()}, root.fs}};
+  std::vector<FastMount> mounts{root.mount_at("/")};
   for (const auto& entry : chosen->fstab.value_or(std::vector<FstabEntry>{})) {
     const std::string mountpoint = normalise_mountpoint(entry.mountpoint);
     if (mountpoint.empty() || mountpoint == "/" || is_virtual_fstype(entry.fstype)) continue;
@@ -285,7 +288,7 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
       continue;  // a later line over the same mountpoint: keep the first
     Volume* volume = find_volume(volumes, entry.spec);
     if (volume && volume->fs) {
-      mounts.push_back({{mountpoint, volume->where(), std::string(volume->fs->type()), volume->fs->uuid()}, volume->fs});
+      mounts.push_back(volume->mount_at(mountpoint));
       continue;
     }
     if (!is_essential(mountpoint)) continue;  // /home, /boot/efi, /srv: not needed to inspect
