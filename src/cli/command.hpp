@@ -53,6 +53,7 @@ void add_inspect_command(CLI::App& app, Commands& commands);
 void add_library_commands(CLI::App& app, Commands& commands);
 void add_identify_command(CLI::App& app, Commands& commands);
 void add_group_commands(CLI::App& app, Commands& commands);
+void add_source_commands(CLI::App& app, Commands& commands);
 
 // The shared --json flag of commands whose output is data.
 inline void add_json_flag(CLI::App* command, bool& json) {

@@ -12,11 +12,6 @@
 #define DORMANT_VERSION "unknown"
 #endif
 
-namespace dormant::cli {
-// src/cli/source_commands.cpp
-void add_source_commands(CLI::App& app, Commands& commands);
-}  // namespace dormant::cli
-
 namespace {
 
 int exit_code(dormant::ErrorKind kind) {
