@@ -48,7 +48,7 @@ dormant_s=$(mean 0); debugfs_s=$(mean 1)
 ratio=$(python3 -c "print(round($dormant_s/$debugfs_s, 2))")
 echo "dormant inspect mean: $(python3 -c "print(round($dormant_s*1000,1))") ms; debugfs: $(python3 -c "print(round($debugfs_s*1000,1))") ms; ratio ${ratio}x"
 
-virt_s=null
+virt_s=None  # a Python literal: it is substituted into the results script below
 if [ "$with_virt_inspector" = 1 ]; then
   echo "== virt-inspector on the same qcow2 (once; libguestfs appliance under TCG)"
   start=$(date +%s.%N)
@@ -103,3 +103,7 @@ json.dump({
 }, open(f"{out}/results.json", "w"), indent=2)
 PY
 echo "results: $out/results.json"
+
+# Assessment (needs the Debian mirror; prints SKIPPED and exits 0 without it):
+# merges its figures into results.json under "assess".
+BUILD="$build" bash "$top/bench/assess.sh" --library-size "$library_size"

@@ -57,6 +57,23 @@ step group create web --match '*web*'
 step group show web
 step inspect "$lib/web-api.qcow2"
 
+# Assessment against the real Debian archive this machine's apt uses (read
+# from its sources, never hard-coded), verified with the Debian archive
+# keyring. debootstrap installs from bookworm, not bookworm-security, so the
+# images have real pending security updates.
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+if mirror=$("$root/tests/fixtures/debian-mirror.sh") && security=$("$root/tests/fixtures/debian-mirror.sh" --security) &&
+   [ -r "$keyring" ]; then
+  step source add debian "$mirror" --suite bookworm --keyring "$keyring"
+  step source add debian-security "$security" --suite bookworm-security --keyring "$keyring" --security
+  step source list
+  step assess --all --cache-dir "$demo/cache"
+  # Again, for one image, with the package list: nothing is downloaded twice.
+  step assess "$lib/web-frontend.qcow2" --cache-dir "$demo/cache" --no-identify
+else
+  echo "demo: no Debian mirror in this machine's apt sources (or no $keyring): assessment skipped" >&2
+fi
+
 echo
 echo "demo: done. The catalog is $catalog; try for example:"
 echo "  $dormant --catalog $catalog inspect $lib/db-primary.vmdk --json"

@@ -11,6 +11,7 @@ packages=(
   libnbd-dev libext2fs-dev libguestfs-dev libsqlite3-dev nlohmann-json3-dev zlib1g-dev
   libcli11-dev libfmt-dev libspdlog-dev libvirt-dev libsqlitecpp-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev  # SHA-256 of package databases (core/sha256)
   # runtime tools
   qemu-utils e2fsprogs fdisk gdisk libguestfs-tools libguestfs-xfs
   # test fixtures: real Debian content and layouts

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dormant/core/error.hpp"
+#include "catalog_impl.hpp"
 #include "schema.hpp"
 
 namespace dormant::catalog {
@@ -41,29 +42,6 @@ bool glob_matches(std::string_view glob, const ImageRecord& image) {
   return match(image.path) || match(fs::path(image.path).filename().string()) || match(image.domain);
 }
 
-struct Catalog::Impl {
-  fs::path path;
-  std::string subject;
-  SQLite::Database db;
-
-  Impl(fs::path p, std::string s)
-      : path(std::move(p)),
-        subject(std::move(s)),
-        db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX, 10000) {}
-
-  // Every SQLite failure leaves the catalog as it was (transactions) and
-  // becomes an Error naming the catalog file.
-  template <typename F>
-  auto guard(std::string_view what, F&& body) -> decltype(body()) {
-    try {
-      return body();
-    } catch (const Error&) {
-      throw;
-    } catch (const SQLite::Exception& e) {
-      fail(ErrorKind::io, subject, "{}: {}", what, e.what());
-    }
-  }
-};
 
 namespace {
 
@@ -98,7 +76,6 @@ std::optional<std::string> text_or_null(const SQLite::Column& column) {
   return column.getString();
 }
 
-std::string text(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
 
 Library read_library(SQLite::Statement& q) {
   Library lib;
@@ -115,7 +92,7 @@ Library read_library(SQLite::Statement& q) {
 constexpr const char* kLibraryColumns = "id, name, kind, path, pool, uri, added_at";
 constexpr const char* kImageColumns =
     "id, library_id, path, domain, format, virtual_size, file_size, identity, state, reason, access, os_id, "
-    "os_version_id, os_pretty_name, arch, hostname, package_count, inspection_json, inspected_at";
+    "os_version_id, os_pretty_name, arch, hostname, package_count, inspection_json, inspected_at, package_set";
 
 ImageRecord read_image(SQLite::Statement& q) {
   ImageRecord r;
@@ -138,15 +115,10 @@ ImageRecord read_image(SQLite::Statement& q) {
   if (!q.getColumn(16).isNull()) r.package_count = q.getColumn(16).getInt64();
   r.inspection_json = text(q.getColumn(17));
   r.inspected_at = q.getColumn(18).getString();
+  r.package_set = text(q.getColumn(19));
   return r;
 }
 
-void bind_text_or_null(SQLite::Statement& q, int index, const std::string& value) {
-  if (value.empty())
-    q.bind(index);
-  else
-    q.bind(index, value);
-}
 
 Group read_group(SQLite::Statement& q) {
   return Group{q.getColumn(0).getInt64(), q.getColumn(1).getString(), text_or_null(q.getColumn(2))};
@@ -301,15 +273,17 @@ void Catalog::put_images(const std::vector<ImageRecord>& records) {
     // An upsert keeps the row id, so group memberships survive re-inspection.
     SQLite::Statement q(db, R"sql(
 INSERT INTO images (library_id, path, domain, format, virtual_size, file_size, identity, state, reason, access,
-                    os_id, os_version_id, os_pretty_name, arch, hostname, package_count, inspection_json, inspected_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                    os_id, os_version_id, os_pretty_name, arch, hostname, package_count, inspection_json, inspected_at,
+                    package_set)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
 ON CONFLICT(path) DO UPDATE SET
   library_id = excluded.library_id, domain = excluded.domain, format = excluded.format,
   virtual_size = excluded.virtual_size, file_size = excluded.file_size, identity = excluded.identity,
   state = excluded.state, reason = excluded.reason, access = excluded.access, os_id = excluded.os_id,
   os_version_id = excluded.os_version_id, os_pretty_name = excluded.os_pretty_name, arch = excluded.arch,
   hostname = excluded.hostname, package_count = excluded.package_count,
-  inspection_json = excluded.inspection_json, inspected_at = excluded.inspected_at
+  inspection_json = excluded.inspection_json, inspected_at = excluded.inspected_at,
+  package_set = excluded.package_set
 )sql");
     for (const auto& r : records) {
       q.reset();
@@ -338,6 +312,7 @@ ON CONFLICT(path) DO UPDATE SET
         q.bind(16);
       bind_text_or_null(q, 17, r.inspection_json);
       q.bind(18, r.inspected_at.empty() ? utc_now() : r.inspected_at);
+      bind_text_or_null(q, 19, r.package_set);
       q.exec();
     }
     transaction.commit();

@@ -89,6 +89,35 @@ CREATE TABLE sources (
 );
 CREATE INDEX sources_group ON sources(group_id);
 )sql",
+    // 2 -> 3: assessments (docs/catalog.md). An image's package database
+    // (dpkg status, apt's extended_states, architectures) is stored once per
+    // distinct content: clones of one template share a row, and the
+    // assessment resolves each row once. Identities are cleared so that the
+    // next identify reads the package databases of images recorded before.
+    R"sql(
+CREATE TABLE package_sets (
+  sha256 TEXT PRIMARY KEY,
+  dpkg_status BLOB NOT NULL,
+  extended_states BLOB NOT NULL,
+  architectures TEXT NOT NULL
+);
+ALTER TABLE images ADD COLUMN package_set TEXT REFERENCES package_sets(sha256);
+UPDATE images SET identity = '';
+
+CREATE TABLE assessments (
+  id INTEGER PRIMARY KEY,
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  assessed_at TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('compliant', 'updates-pending', 'security-updates-pending', 'unknown')),
+  reason TEXT,
+  updates INTEGER NOT NULL DEFAULT 0,
+  security_updates INTEGER NOT NULL DEFAULT 0,
+  unsigned_sources INTEGER NOT NULL DEFAULT 0 CHECK (unsigned_sources IN (0, 1)),
+  package_set TEXT,
+  result_json TEXT NOT NULL
+);
+CREATE INDEX assessments_image ON assessments(image_id, id);
+)sql",
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iosfwd>
 #include <memory>
@@ -20,6 +19,8 @@ struct Context {
   bool verbose = false;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
+  // What dormant exits with when the command returns normally (--exit-code).
+  int exit_status = 0;
 
   // Opened on first use, so that commands without one (inspect) need no catalog file.
   catalog::Catalog& catalog() {
@@ -54,6 +55,12 @@ void add_library_commands(CLI::App& app, Commands& commands);
 void add_identify_command(CLI::App& app, Commands& commands);
 void add_group_commands(CLI::App& app, Commands& commands);
 void add_source_commands(CLI::App& app, Commands& commands);
+void add_assess_command(CLI::App& app, Commands& commands);
+void add_compliance_command(CLI::App& app, Commands& commands);
+
+// An image named on the command line: a catalog id or a path (relative ones
+// against the working directory). Error(not_found) naming it.
+std::int64_t resolve_image(catalog::Catalog& catalog, const std::string& name);
 
 // The shared --json flag of commands whose output is data.
 inline void add_json_flag(CLI::App* command, bool& json) {

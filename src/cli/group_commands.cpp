@@ -10,13 +10,6 @@
 #include "output.hpp"
 
 namespace dormant::cli {
-namespace {
-
-nlohmann::json group_json(const catalog::Group& group) {
-  return {{"id", group.id},
-          {"name", group.name},
-          {"match", group.match_glob ? nlohmann::json(*group.match_glob) : nlohmann::json(nullptr)}};
-}
 
 // An image named on the command line: a catalog id, or a path.
 std::int64_t resolve_image(catalog::Catalog& catalog, const std::string& name) {
@@ -31,6 +24,14 @@ std::int64_t resolve_image(catalog::Catalog& catalog, const std::string& name) {
   if (auto image = catalog.find_image(name)) return image->id;
   fail(ErrorKind::not_found, name,
        "no such image in the catalog; add its library and run `dormant identify` first");
+}
+
+namespace {
+
+nlohmann::json group_json(const catalog::Group& group) {
+  return {{"id", group.id},
+          {"name", group.name},
+          {"match", group.match_glob ? nlohmann::json(*group.match_glob) : nlohmann::json(nullptr)}};
 }
 
 class GroupCreateCommand final : public Command {

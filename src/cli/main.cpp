@@ -1,10 +1,11 @@
 // dormant: the command-line frontend. Parses arguments, runs one command and
 // maps every error to an exit code, here and nowhere else.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
+#include <string_view>
 
 #include "command.hpp"
+#include "dormant/assess/worker.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/core/paths.hpp"
 
@@ -17,15 +18,22 @@ namespace {
 int exit_code(dormant::ErrorKind kind) {
   using dormant::ErrorKind;
   switch (kind) {
-    case ErrorKind::usage: return 2;
-    case ErrorKind::not_found: return 3;
-    case ErrorKind::unsupported: return 4;
+    case ErrorKind::usage:
+      return 2;
+    case ErrorKind::not_found:
+      return 3;
+    case ErrorKind::unsupported:
+      return 4;
     case ErrorKind::hostile:
     case ErrorKind::corrupt:
-    case ErrorKind::limit: return 5;
-    case ErrorKind::io: return 6;
-    case ErrorKind::conflict: return 7;
-    case ErrorKind::internal: return 70;
+    case ErrorKind::limit:
+      return 5;
+    case ErrorKind::io:
+      return 6;
+    case ErrorKind::conflict:
+      return 7;
+    case ErrorKind::internal:
+      return 70;
   }
   return 70;
 }
@@ -48,14 +56,19 @@ void print_error(const std::string& what, const std::string& cause) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"dormant: inspect, assess and patch powered-off VM disk images without booting them", "dormant"};
+  // The resolver worker (assess/worker.hpp): a private protocol, not a command.
+  if (argc == 3 && std::string_view(argv[1]) == "__resolve-worker")
+    return dormant::assess::run_resolve_worker(argv[2], std::cout);
+  CLI::App app{"dormant: inspect, assess and patch powered-off VM disk images without booting them",
+               "dormant"};
   app.set_version_flag("--version", "dormant " DORMANT_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options (--catalog, --verbose) are accepted after the command too
   app.footer(
       "Exit codes: 0 ok, 2 usage, 3 not found, 4 unsupported, 5 hostile/corrupt/over a limit, 6 host I/O,\n"
       "7 conflict, 70 internal error.\n\n"
-      "Example:\n  dormant library add /srv/images && dormant identify && dormant group create web --match '*web*'");
+      "Example:\n  dormant library add /srv/images && dormant identify && dormant group create web --match "
+      "'*web*'");
 
   dormant::cli::Context context;
   context.out = &std::cout;
@@ -70,6 +83,8 @@ int main(int argc, char** argv) {
   dormant::cli::add_identify_command(app, commands);
   dormant::cli::add_group_commands(app, commands);
   dormant::cli::add_source_commands(app, commands);
+  dormant::cli::add_assess_command(app, commands);
+  dormant::cli::add_compliance_command(app, commands);
 
   try {
     app.parse(argc, argv);
@@ -89,7 +104,7 @@ int main(int argc, char** argv) {
     for (auto& command : commands) {
       if (command->app && command->app->parsed()) {
         command->run(context);
-        return 0;
+        return context.exit_status;
       }
     }
     std::cerr << "dormant: error: no command given; see dormant --help\n";

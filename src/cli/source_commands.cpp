@@ -58,9 +58,9 @@ class SourceAddCommand final : public Command {
     cmd->footer(
         "Exactly one of --keyring and --allow-unsigned is required.\n\n"
         "Examples:\n"
-        "  dormant source add debian http://deb.debian.org/debian --suite bookworm --component main \\\n"
+        "  dormant source add debian http://MIRROR/debian --suite bookworm --component main \\\n"
         "      --keyring /usr/share/keyrings/debian-archive-keyring.gpg\n"
-        "  dormant source add debian-security http://deb.debian.org/debian-security --suite "
+        "  dormant source add debian-security http://MIRROR/debian-security --suite "
         "bookworm-security \\\n"
         "      --security --keyring /usr/share/keyrings/debian-archive-keyring.gpg\n"
         "  dormant source add local file:///srv/repo --suite dormtest --allow-unsigned --group pilots");
@@ -138,7 +138,7 @@ void add_source_commands(CLI::App& app, Commands& commands) {
       app.add_subcommand("source", "Manage update sources: the apt repositories images are assessed against");
   source->require_subcommand(1);
   source->footer(
-      "Example:\n  dormant source add debian http://deb.debian.org/debian --suite bookworm \\\n"
+      "Example:\n  dormant source add debian http://MIRROR/debian --suite bookworm \\\n"
       "      --keyring /usr/share/keyrings/debian-archive-keyring.gpg && dormant source list");
   add_command(*source, commands, std::make_unique<SourceAddCommand>());
   add_command(*source, commands, std::make_unique<SourceListCommand>());

@@ -1,5 +1,7 @@
 #include "dormant/core/paths.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 namespace dormant {
@@ -10,6 +12,14 @@ std::filesystem::path default_catalog_path() {
   const char* home = std::getenv("HOME");
   std::filesystem::path base = (home && *home) ? home : "/root";
   return base / ".local" / "share" / "dormant" / "catalog.db";
+}
+
+std::filesystem::path default_cache_dir() {
+  if (::geteuid() == 0) return "/var/cache/dormant";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "dormant";
+  const char* home = std::getenv("HOME");
+  std::filesystem::path base = (home && *home) ? home : "/tmp";
+  return base / ".cache" / "dormant";
 }
 
 bool path_is_inside(const std::filesystem::path& path, const std::vector<std::filesystem::path>& roots) {

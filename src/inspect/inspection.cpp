@@ -183,7 +183,7 @@ std::vector<std::string> read_kernels(image::GuestView& view, std::vector<std::s
   return out;
 }
 
-DpkgStatus read_packages(image::GuestView& view, std::vector<std::string>& warnings) {
+DpkgStatus read_packages(image::GuestView& view, std::string& raw, std::vector<std::string>& warnings) {
   std::optional<std::string> text;
   try {
     // Not following a final symlink: a status file that points elsewhere
@@ -208,11 +208,54 @@ DpkgStatus read_packages(image::GuestView& view, std::vector<std::string>& warni
   DpkgStatus status;
   try {
     status = parse_dpkg_status(*text);
+    raw = std::move(*text);
   } catch (const Error& e) {
     throw Error(e.kind(), e.subject(), fmt::format("{}: {}", kDpkgStatus, e.message()));
   }
   for (auto& w : status.warnings) warnings.push_back(fmt::format("{}: {}", kDpkgStatus, w));
   return status;
+}
+
+// apt's auto-installed marks. Optional: without it every package counts as
+// manually installed, as on the guest. Not following a final symlink, as for
+// the status.
+std::string read_extended_states(image::GuestView& view, std::vector<std::string>& warnings) {
+  constexpr std::string_view path = "/var/lib/apt/extended_states";
+  try {
+    return view.read_file(path, kMaxDpkgStatusBytes, /*follow_final=*/false).value_or(std::string());
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::limit && e.kind() != ErrorKind::unsupported) throw;
+    warnings.push_back(fmt::format("{} not read: {}", path, e.message()));
+    return {};
+  }
+}
+
+// dpkg --add-architecture's list: /var/lib/dpkg/arch, one per line. The
+// native one is dropped; apt is always told the native one first.
+std::vector<std::string> read_foreign_architectures(image::GuestView& view, const std::string& native,
+                                                    std::vector<std::string>& warnings) {
+  std::vector<std::string> out;
+  auto text = read_small(view, "/var/lib/dpkg/arch", warnings);
+  if (!text) return out;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+      line.remove_suffix(1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    bool plausible = !line.empty() && line.size() <= 32 && std::all_of(line.begin(), line.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    if (!plausible) {
+      if (!line.empty())
+        warnings.push_back("/var/lib/dpkg/arch: an implausible architecture name was ignored");
+      continue;
+    }
+    if (line != native && std::find(out.begin(), out.end(), line) == out.end()) out.emplace_back(line);
+  }
+  return out;
 }
 
 // dpkg's native architecture: the Architecture of the installed "dpkg"
@@ -299,8 +342,12 @@ Inspection inspect_guest(image::GuestView& view) {
   r.os = read_os(view, r.warnings);
   r.hostname = read_hostname(view, r.warnings);
   r.kernels = read_kernels(view, r.warnings);
-  r.packages = read_packages(view, r.warnings).packages;
+  r.packages = read_packages(view, r.package_database.dpkg_status, r.warnings).packages;
   r.arch = read_arch(view, r.packages, r.warnings);
+  if (!r.package_database.dpkg_status.empty()) {
+    r.package_database.extended_states = read_extended_states(view, r.warnings);
+    r.package_database.foreign_architectures = read_foreign_architectures(view, r.arch, r.warnings);
+  }
   r.filesystems = view.mounts();
   make_all_utf8(r);
   return r;

@@ -1,15 +1,15 @@
 #include "dormant/library/identify.hpp"
 
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -25,11 +25,16 @@ namespace fs = std::filesystem;
 
 std::string_view to_string(Outcome outcome) {
   switch (outcome) {
-    case Outcome::added: return "added";
-    case Outcome::changed: return "changed";
-    case Outcome::unchanged: return "unchanged";
-    case Outcome::missing: return "missing";
-    case Outcome::skipped: return "skipped";
+    case Outcome::added:
+      return "added";
+    case Outcome::changed:
+      return "changed";
+    case Outcome::unchanged:
+      return "unchanged";
+    case Outcome::missing:
+      return "missing";
+    case Outcome::skipped:
+      return "skipped";
   }
   return "unchanged";
 }
@@ -53,8 +58,27 @@ struct Job {
   Outcome outcome = Outcome::added;
 };
 
-catalog::ImageRecord inspect_one(const Job& job, bool allow_guestfs) {
+struct Inspected {
   catalog::ImageRecord record;
+  std::optional<catalog::PackageSet> package_set;  // when the guest has a dpkg database
+};
+
+std::optional<catalog::PackageSet> package_set_of(const inspect::Inspection& inspection) {
+  const auto& db = inspection.package_database;
+  if (db.dpkg_status.empty() || inspection.arch.empty()) return std::nullopt;
+  catalog::PackageSet set;
+  set.dpkg_status = db.dpkg_status;
+  set.extended_states = db.extended_states;
+  set.architectures.push_back(inspection.arch);
+  set.architectures.insert(set.architectures.end(), db.foreign_architectures.begin(),
+                           db.foreign_architectures.end());
+  set.sha256 = catalog::package_set_sha256(set);
+  return set;
+}
+
+Inspected inspect_one(const Job& job, bool allow_guestfs) {
+  Inspected out;
+  catalog::ImageRecord& record = out.record;
   record.library_id = job.candidate.library_id;
   record.path = job.candidate.path.string();
   record.domain = job.candidate.domain;
@@ -77,7 +101,9 @@ catalog::ImageRecord inspect_one(const Job& job, bool allow_guestfs) {
     record.hostname = inspection.hostname;
     record.package_count = static_cast<std::int64_t>(inspection.packages.size());
     record.inspection_json = inspect::to_json(inspection).dump();
-    return record;
+    out.package_set = package_set_of(inspection);
+    if (out.package_set) record.package_set = out.package_set->sha256;
+    return out;
   } catch (const Error& e) {
     record.state = e.kind() == ErrorKind::unsupported ? "unsupported" : "error";
     record.reason = e.what();
@@ -92,7 +118,7 @@ catalog::ImageRecord inspect_one(const Job& job, bool allow_guestfs) {
   } catch (const std::exception&) {
     record.format = "unknown";
   }
-  return record;
+  return out;
 }
 
 // Runs the inspections on a small pool of threads and hands each result to
@@ -104,7 +130,7 @@ void run_inspections(const std::vector<Job>& jobs, unsigned workers, bool allow_
   std::atomic<bool> stop{false};
   std::mutex mutex;
   std::condition_variable ready;
-  std::deque<std::pair<std::size_t, catalog::ImageRecord>> results;
+  std::deque<std::pair<std::size_t, Inspected>> results;
   {
     std::vector<std::jthread> threads;
     // Destroyed before the threads join: lets them finish early if `done` throws.
@@ -116,9 +142,9 @@ void run_inspections(const std::vector<Job>& jobs, unsigned workers, bool allow_
     for (unsigned w = 0; w < workers; ++w) {
       threads.emplace_back([&] {
         for (std::size_t i = next++; i < jobs.size() && !stop; i = next++) {
-          auto record = inspect_one(jobs[i], allow_guestfs);
+          auto inspected = inspect_one(jobs[i], allow_guestfs);
           std::lock_guard lock(mutex);
-          results.emplace_back(i, std::move(record));
+          results.emplace_back(i, std::move(inspected));
           ready.notify_one();
         }
       });
@@ -127,10 +153,10 @@ void run_inspections(const std::vector<Job>& jobs, unsigned workers, bool allow_
     for (std::size_t received = 0; received < jobs.size(); ++received) {
       std::unique_lock lock(mutex);
       ready.wait(lock, [&] { return !results.empty(); });
-      auto [index, record] = std::move(results.front());
+      auto [index, inspected] = std::move(results.front());
       results.pop_front();
       lock.unlock();
-      done(jobs[index], std::move(record));
+      done(jobs[index], std::move(inspected));
     }
   }
 }
@@ -138,8 +164,8 @@ void run_inspections(const std::vector<Job>& jobs, unsigned workers, bool allow_
 std::string identity_of(const struct stat& st) {
   auto ns = [](const timespec& t) { return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec; };
   return fmt::format("{}:{}:{}:{}:{}", static_cast<unsigned long long>(st.st_dev),
-                     static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size), ns(st.st_mtim),
-                     ns(st.st_ctim));
+                     static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size),
+                     ns(st.st_mtim), ns(st.st_ctim));
 }
 
 }  // namespace
@@ -185,7 +211,9 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
         Candidate& c = it->second;
         if (inserted) {
           c.path = disk.path;
-          c.roots = {disk.path.parent_path()};  // the domain definition is the administrator's: its directory is trusted
+          c.roots = {
+              disk.path
+                  .parent_path()};  // the domain definition is the administrator's: its directory is trusted
         }
         c.domain = disk.domain;
         c.running = c.running || disk.running;
@@ -202,7 +230,7 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
   for (auto& [path, c] : candidates) {
     std::optional<catalog::ImageRecord> previous;
     if (auto it = recorded.find(path); it != recorded.end()) previous = it->second;
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
       report.warnings.push_back(fmt::format("{}: listed by {} but cannot be read: {}", path,
                                             c.domain.empty() ? "library " + c.library : "domain " + c.domain,
@@ -214,7 +242,8 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
       IdentifyEntry entry{Outcome::skipped, c.library, previous.value_or(catalog::ImageRecord{})};
       entry.image.path = path;
       entry.image.domain = c.domain;
-      entry.image.reason = fmt::format("domain {} is running, its disk is in use; shut it down to identify it", c.domain);
+      entry.image.reason =
+          fmt::format("domain {} is running, its disk is in use; shut it down to identify it", c.domain);
       report.entries.push_back(std::move(entry));
       ++report.skipped;
       progress.step(++done_count, path, "skipped");
@@ -232,12 +261,15 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
       progress.step(++done_count, path, "unchanged");
       continue;
     }
-    jobs.push_back({c, identity, static_cast<std::uint64_t>(st.st_size), previous ? Outcome::changed : Outcome::added});
+    jobs.push_back(
+        {c, identity, static_cast<std::uint64_t>(st.st_size), previous ? Outcome::changed : Outcome::added});
   }
   if (!relinked.empty()) catalog.put_images(relinked);
 
   unsigned workers = options.jobs ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
-  run_inspections(jobs, workers, options.allow_guestfs, [&](const Job& job, catalog::ImageRecord record) {
+  run_inspections(jobs, workers, options.allow_guestfs, [&](const Job& job, Inspected inspected) {
+    const auto& record = inspected.record;
+    if (inspected.package_set) catalog.put_package_set(*inspected.package_set);
     catalog.put_image(record);
     auto stored = catalog.find_image(record.path);
     report.entries.push_back({job.outcome, job.candidate.library, stored ? *stored : record});
@@ -259,6 +291,7 @@ IdentifyReport identify(catalog::Catalog& catalog, const IdentifyOptions& option
     vanished.push_back(image);
   }
   if (!vanished.empty()) catalog.put_images(vanished);
+  catalog.remove_unused_package_sets();
   std::map<std::int64_t, std::string> library_names;
   for (const auto& lib : libraries) library_names.emplace(lib.id, lib.name);
   for (auto& image : vanished) {

@@ -27,6 +27,7 @@ nlohmann::json to_json(const catalog::ImageRecord& image) {
   j["arch"] = string_or_null(image.arch);
   j["hostname"] = string_or_null(image.hostname);
   j["package_count"] = image.package_count ? nlohmann::json(*image.package_count) : nlohmann::json(nullptr);
+  j["package_set"] = string_or_null(image.package_set);
   j["inspected_at"] = string_or_null(image.inspected_at);
   return j;
 }

@@ -3,7 +3,6 @@
 #include "dormant/catalog/catalog.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <set>
 
 #include "dormant/core/error.hpp"
+#include "support/sqlite_query.hpp"
 #include "support/test_support.hpp"
 
 namespace dormant::catalog {
@@ -28,20 +28,8 @@ class CatalogTest : public ::testing::Test {
     fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
   }
 
-  // Runs SQL on the file with SQLite itself, bypassing the Catalog.
   static std::string raw_query(const fs::path& file, const std::string& sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-    std::string result;
-    sqlite3_exec(
-        db, sql.c_str(),
-        [](void* out, int columns, char** values, char**) {
-          for (int i = 0; i < columns; ++i) *static_cast<std::string*>(out) += values[i] ? values[i] : "NULL";
-          return 0;
-        },
-        &result, nullptr);
-    sqlite3_close(db);
-    return result;
+    return testing::sqlite_query(file, sql);
   }
 
   static ImageRecord image(const std::string& path, std::optional<std::int64_t> library_id = std::nullopt) {
@@ -77,7 +65,7 @@ TEST_F(CatalogTest, CreatesPrivateFileInWalModeAtCurrentSchema) {
   EXPECT_EQ(raw_query(file,
                       "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = "
                       "'table' ORDER BY name)"),
-            "group_members,groups,images,libraries,libvirt_connections,sources");
+            "assessments,group_members,groups,images,libraries,libvirt_connections,package_sets,sources");
 }
 
 TEST_F(CatalogTest, MigratesAnEmptyDatabaseAndKeepsDataOnReopen) {

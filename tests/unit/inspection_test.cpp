@@ -372,3 +372,28 @@ TEST(Inspection, RealRootfsMatchesHostToolsAndSchema) {
   EXPECT_NE(rejected.exit_code, 0);
   EXPECT_NE(rejected.err.find("'version' is a required property"), std::string::npos) << rejected.err;
 }
+
+TEST(Inspection, KeepsThePackageDatabaseRawForTheAssessment) {
+  auto g = small_guest();
+  g.file("/var/lib/apt/extended_states", "Package: bash\nArchitecture: arm64\nAuto-Installed: 1\n");
+  g.file("/var/lib/dpkg/arch", "arm64\n armhf \n\nBAD ARCH\narmhf\ni386\n");
+  Inspection r = inspect_guest(g);
+  EXPECT_EQ(r.package_database.dpkg_status, kStatus);
+  EXPECT_EQ(r.package_database.extended_states, "Package: bash\nArchitecture: arm64\nAuto-Installed: 1\n");
+  // Native dropped, duplicates once, implausible names ignored with a warning.
+  EXPECT_EQ(r.package_database.foreign_architectures, (std::vector<std::string>{"armhf", "i386"}));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("/var/lib/dpkg/arch"), std::string::npos) << r.warnings[0];
+  // Not part of the JSON: raw bytes stay in the catalog's package sets.
+  EXPECT_FALSE(to_json(r).dump().find("Auto-Installed") != std::string::npos);
+}
+
+TEST(Inspection, ASymlinkedExtendedStatesIsNotFollowed) {
+  auto g = small_guest();
+  g.file("/etc/marks", "Package: bash\nAuto-Installed: 1\n");
+  g.link("/var/lib/apt/extended_states", "/etc/marks");
+  Inspection r = inspect_guest(g);
+  EXPECT_EQ(r.package_database.extended_states, "");
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("extended_states"), std::string::npos) << r.warnings[0];
+}

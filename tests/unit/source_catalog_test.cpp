@@ -10,33 +10,14 @@
 
 #include "dormant/catalog/catalog.hpp"
 #include "dormant/core/error.hpp"
+#include "support/sqlite_query.hpp"
 #include "support/test_support.hpp"
 
 namespace dormant::catalog {
 namespace {
 namespace fs = std::filesystem;
 
-// Runs SQL on the file with SQLite itself, bypassing the Catalog; returns the
-// values of every row, joined by '|'.
-std::string raw_query(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  std::string result;
-  char* error = nullptr;
-  int rc = sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        auto& text = *static_cast<std::string*>(out);
-        for (int i = 0; i < columns; ++i)
-          text += std::string(text.empty() ? "" : "|") + (values[i] ? values[i] : "NULL");
-        return 0;
-      },
-      &result, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-  return result;
-}
+using testing::sqlite_query;
 
 ImageRecord image(const std::string& path) {
   ImageRecord r;
@@ -103,14 +84,16 @@ TEST_F(SourceCatalogTest, MigratesAVersionOneCatalogAndKeepsImagesAndGroups) {
     catalog.create_group("web", "a*");
     catalog.add_group_members("web", {catalog.find_image("/srv/golden/b.qcow2")->id});
   }
-  // Schema 1 is schema 2 without the sources table (1 -> 2 only adds it).
-  raw_query(file, "DROP TABLE sources; PRAGMA user_version = 1");
-  ASSERT_EQ(raw_query(file, "SELECT count(*) FROM sqlite_master WHERE name = 'sources'"), "0");
-  ASSERT_EQ(raw_query(file, "PRAGMA user_version"), "1");
+  // Schema 1 is schema 3 without what 1 -> 2 (sources) and 2 -> 3
+  // (package sets, assessments) add.
+  sqlite_query(file,
+               "DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
+               "DROP TABLE sources; PRAGMA user_version = 1");
+  ASSERT_EQ(sqlite_query(file, "SELECT count(*) FROM sqlite_master WHERE name = 'sources'"), "0");
+  ASSERT_EQ(sqlite_query(file, "PRAGMA user_version"), "1");
 
   Catalog catalog(file);
-  EXPECT_EQ(catalog.schema_version(), 2);
-  EXPECT_EQ(kSchemaVersion, 2);
+  EXPECT_EQ(catalog.schema_version(), kSchemaVersion);
   ASSERT_EQ(catalog.libraries().size(), 1u);
   EXPECT_EQ(catalog.images().size(), 2u);
   EXPECT_EQ(catalog.group_members("web").size(), 2u);
@@ -118,7 +101,7 @@ TEST_F(SourceCatalogTest, MigratesAVersionOneCatalogAndKeepsImagesAndGroups) {
   auto added = catalog.add_source(signed_source("debian", "web"));
   EXPECT_GT(added.id, 0);
   // Stored as the documented columns, components as a JSON array.
-  EXPECT_EQ(raw_query(file, "SELECT components, security, allow_unsigned, keyring FROM sources"),
+  EXPECT_EQ(sqlite_query(file, "SELECT components, security, allow_unsigned, keyring FROM sources"),
             "[\"main\"]|0|0|" + keyring_.string());
 }
 
@@ -126,7 +109,7 @@ TEST_F(SourceCatalogTest, RoundTripsEveryFieldAndNamesAreUnique) {
   Catalog catalog(dir_ / "catalog.db");
   catalog.create_group("pilots", std::nullopt);
   Source s = signed_source("debian-security", "pilots");
-  s.uri = "https://deb.debian.org/debian-security";
+  s.uri = "https://mirror.invalid/debian-security";
   s.suite = "bookworm-security";
   s.components = {"main", "contrib", "non-free-firmware"};
   s.security = true;
@@ -199,8 +182,8 @@ TEST_F(SourceCatalogTest, RefusesInvalidSourcesWithClearErrors) {
       {with([](Source& s) { s.uri = "ftp://example.org/debian"; }), ErrorKind::usage,
        "ftp://example.org/debian: unsupported repository URI: it must start with http://, https:// or "
        "file://"},
-      {with([](Source& s) { s.uri = "deb.debian.org/debian"; }), ErrorKind::usage,
-       "deb.debian.org/debian: unsupported"},
+      {with([](Source& s) { s.uri = "mirror.invalid/debian"; }), ErrorKind::usage,
+       "mirror.invalid/debian: unsupported"},
       {with([](Source& s) { s.uri = "http://"; }), ErrorKind::usage, "http://: invalid repository URI"},
       {with([](Source& s) { s.uri = "file://srv/repo"; }), ErrorKind::usage,
        "file://srv/repo: a file:// URI needs"},

@@ -17,7 +17,7 @@
 namespace dormant::catalog {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 enum class LibraryKind { directory, libvirt_pool };
 
@@ -57,6 +57,39 @@ struct ImageRecord {
   std::optional<std::int64_t> package_count;
   std::string inspection_json;  // inspect::to_json of the full inspection, or ""
   std::string inspected_at;     // UTC, ISO 8601
+  std::string package_set;      // sha256 of its PackageSet, or "" (no dpkg database read)
+};
+
+// An image's package database, as the assessment needs it. Content-addressed:
+// images with identical databases (clones of a template) share one.
+struct PackageSet {
+  std::string sha256;  // package_set_sha256(*this)
+  std::string dpkg_status;
+  std::string extended_states;
+  std::vector<std::string> architectures;  // dpkg's native first, then the foreign ones
+};
+
+// The key of a package set: SHA-256 over its three parts.
+std::string package_set_sha256(const PackageSet& set);
+
+// Compliance of an image, from its latest assessment.
+inline constexpr std::string_view kCompliant = "compliant";
+inline constexpr std::string_view kUpdatesPending = "updates-pending";
+inline constexpr std::string_view kSecurityUpdatesPending = "security-updates-pending";
+inline constexpr std::string_view kUnknown = "unknown";
+
+struct AssessmentRecord {
+  std::int64_t id = 0;
+  std::int64_t image_id = 0;
+  std::string image_path;   // filled when read
+  std::string assessed_at;  // UTC, ISO 8601 (now when empty on write)
+  std::string state;        // one of the four above
+  std::string reason;       // why unknown
+  std::int64_t updates = 0;
+  std::int64_t security_updates = 0;
+  bool unsigned_sources = false;  // an --allow-unsigned source was used
+  std::string package_set;        // sha256 it was made from, or ""
+  std::string result_json;        // the image's object as `dormant assess --json` prints it
 };
 
 struct Group {
@@ -132,6 +165,20 @@ class Catalog {
   std::optional<Group> find_group(std::string_view name);
   void add_group_members(std::string_view group, const std::vector<std::int64_t>& image_ids);
   std::vector<GroupMember> group_members(std::string_view group);
+
+  // Package sets. put_package_set stores one unless its sha256 is present
+  // (Error(usage) when sha256 does not match the content).
+  // remove_unused_package_sets drops those no image refers to.
+  void put_package_set(const PackageSet& set);
+  std::optional<PackageSet> find_package_set(std::string_view sha256);
+  std::size_t remove_unused_package_sets();
+
+  // Assessments: appended, never updated (the history). latest_assessments:
+  // the newest per image, by image path; assessment_history: one image's,
+  // newest first, at most `limit`.
+  void add_assessments(const std::vector<AssessmentRecord>& records);
+  std::vector<AssessmentRecord> latest_assessments();
+  std::vector<AssessmentRecord> assessment_history(std::int64_t image_id, std::size_t limit = 100);
 
   // Update sources. add_source validates (Error(usage) naming the field: bad
   // name, URI scheme, suite, component, keyring and allow_unsigned both or

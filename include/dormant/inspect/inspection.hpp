@@ -20,6 +20,15 @@ struct OsInfo {
   std::string debian_version;  // /etc/debian_version, when present
 };
 
+// The guest's package manager state as the guest's own apt would read it, for
+// the assessment (libapt-pkg parses it in a worker process). Raw bytes, never
+// part of to_json: the catalog stores it once per distinct content.
+struct PackageDatabase {
+  std::string dpkg_status;      // /var/lib/dpkg/status (capped at kMaxDpkgStatusBytes)
+  std::string extended_states;  // /var/lib/apt/extended_states (auto-installed marks), or ""
+  std::vector<std::string> foreign_architectures;  // /var/lib/dpkg/arch without the native one
+};
+
 struct Inspection {
   std::string format;  // "qcow2"
   std::string access;  // "fast" or "guestfs"
@@ -31,6 +40,7 @@ struct Inspection {
   std::vector<Package> packages;
   std::vector<image::MountInfo> filesystems;
   std::vector<std::string> warnings;
+  PackageDatabase package_database;
 };
 
 // Limits on guest files read during inspection.

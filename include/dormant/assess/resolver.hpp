@@ -1,0 +1,97 @@
+// What `apt-get dist-upgrade` would do to one guest, computed on the host
+// with libapt-pkg (the code apt-get itself runs) against indexes already
+// fetched and verified by repo::update_source.
+//
+// libapt-pkg has process-wide state and parses the guest's dpkg status, which
+// is hostile input: a Universe lives in a worker process (assess/worker.hpp).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dormant/repo/update.hpp"
+
+namespace dormant::assess {
+
+// A fetched source as the resolver sees it.
+struct UniverseSource {
+  repo::SourceSpec spec;
+  std::filesystem::path lists_dir;  // UpdateResult::lists_dir
+};
+
+struct UniverseOptions {
+  std::filesystem::path work_dir;          // private scratch directory (apt's etc/, per-image lists)
+  std::vector<std::string> architectures;  // native first (never empty)
+  std::vector<UniverseSource> sources;
+  // Resolve every image against the whole universe instead of the pruned
+  // per-image one (slower, exact by construction; see docs/design/assess.md).
+  bool full_universe = false;
+};
+
+struct PackageChange {
+  std::string name;
+  std::string arch;
+  std::string installed;  // "" for a new package
+  std::string candidate;  // "" for a removal
+  std::string source;     // dormant source that publishes the candidate ("" for removals)
+  std::string suite;      // that source's suite
+  // Some version newer than `installed` (any, for a new package) up to and
+  // including `candidate` is published by a source marked security, or by a
+  // release whose Suite/Codename ends in "-security" or whose Label is
+  // "Debian-Security" (security.cpp). The range matters: a point release can
+  // carry a fix first published in -security.
+  bool security = false;
+  std::string
+      source_package;  // Debian source package of the candidate (for advisories); installed one for removals
+  std::string source_version;  // its version
+  // For updates only: what dist-upgrade does with it. `removed`: dist-upgrade
+  // removes the package instead of upgrading it (it is in removed_packages
+  // too); kept here so that a pending security fix is not lost from view.
+  enum class Action { upgrade, held, kept_back, removed } action = Action::upgrade;
+};
+
+// "upgrade", "held", "kept-back", "removed" (the JSON of docs/assess.schema.json).
+std::string_view to_string(PackageChange::Action action);
+
+struct Resolution {
+  // The guest's dpkg database is already inconsistent (apt-get refuses with
+  // "Unmet dependencies"): the packages apt reports broken. Nothing else is filled.
+  std::vector<std::string> broken;
+  // dist-upgrade itself fails on this guest (apt-get: "Broken packages" or
+  // "pkgProblemResolver::Resolve generated breaks"): apt's messages. `broken`
+  // then lists the packages that would be left broken; the change lists are
+  // empty because apt-get would do nothing.
+  std::string resolver_error;
+  // Installed packages whose candidate is newer (apt's "upgradable"), sorted
+  // by name, arch; `candidate` is the version dist-upgrade installs, or the
+  // candidate it keeps back.
+  std::vector<PackageChange> updates;
+  std::vector<PackageChange> new_packages;      // dist-upgrade installs these (sorted the same way)
+  std::vector<PackageChange> removed_packages;  // dist-upgrade removes these (sorted the same way)
+  bool pruned = false;                          // resolved on the pruned universe
+  std::size_t universe_packages = 0;            // package count of the cache it was resolved in
+};
+
+class Universe {
+ public:
+  // Configures apt (repo::configure_apt) and loads the indexes of every
+  // source. Error(io) with apt's messages when they cannot be read.
+  explicit Universe(UniverseOptions options);
+  ~Universe();
+  Universe(const Universe&) = delete;
+  Universe& operator=(const Universe&) = delete;
+
+  // Resolves one guest. `status` is its /var/lib/dpkg/status,
+  // `extended_states` its /var/lib/apt/extended_states ("" when it has none).
+  // Error(corrupt) when apt cannot parse the status (apt's messages).
+  Resolution resolve(const std::string& status, const std::string& extended_states);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dormant::assess

@@ -1,0 +1,82 @@
+// Child side of the resolver worker (see worker.hpp for the protocol).
+#include "dormant/assess/worker.hpp"
+
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+namespace dormant::assess {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RequestJob {
+  std::string key;
+  fs::path status_file;
+  fs::path extended_states_file;
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorKind::io, path.string(), "cannot open");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(ErrorKind::io, path.string(), "cannot read");
+  return text;
+}
+
+void write_line(std::ostream& out, const nlohmann::json& line) {
+  out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  out.flush();
+}
+
+void write_error(std::ostream& out, const std::string& key, ErrorKind kind, const std::string& message) {
+  write_line(out, {{"key", key}, {"error", {{"kind", to_string(kind)}, {"message", message}}}});
+}
+
+}  // namespace
+
+int run_resolve_worker(const fs::path& request_file, std::ostream& out,
+                       const std::function<void(const std::string& key)>& before_job) {
+  UniverseOptions options;
+  std::vector<RequestJob> jobs;
+  try {
+    const auto request = nlohmann::json::parse(read_text(request_file));
+    options = request.at("options").get<UniverseOptions>();
+    for (const auto& job : request.at("jobs"))
+      jobs.push_back({job.at("key").get<std::string>(), job.at("status_file").get<std::string>(),
+                      job.at("extended_states_file").get<std::string>()});
+  } catch (const std::exception& e) {
+    // No job can be named: the parent reports the worker's exit for all.
+    write_line(out, {{"fatal", std::string("bad worker request: ") + e.what()}});
+    return 1;
+  }
+
+  std::unique_ptr<Universe> universe;
+  try {
+    universe = std::make_unique<Universe>(options);
+  } catch (const Error& e) {
+    for (const auto& job : jobs) write_error(out, job.key, e.kind(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    for (const auto& job : jobs) write_error(out, job.key, ErrorKind::internal, e.what());
+    return 1;
+  }
+  write_line(out, {{"ready", true}});
+
+  for (const auto& job : jobs) {
+    if (before_job) before_job(job.key);
+    try {
+      const Resolution resolution =
+          universe->resolve(read_text(job.status_file), read_text(job.extended_states_file));
+      write_line(out, {{"key", job.key}, {"resolution", resolution}});
+    } catch (const Error& e) {
+      write_error(out, job.key, e.kind(), e.what());
+    } catch (const std::exception& e) {
+      write_error(out, job.key, ErrorKind::internal, e.what());
+    }
+  }
+  return 0;
+}
+
+}  // namespace dormant::assess
