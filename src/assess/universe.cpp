@@ -140,6 +140,11 @@ Resolution Universe::resolve(const std::string& status, const std::string& exten
     impl.full->write_pruned_lists(status_file, lists);
   }
   _config->Set("Dir::State::Lists", lists.string() + "/");
+  // apt sizes the package hash table for a whole archive (tens of thousands
+  // of names) and every cache walk steps through all of it; a pruned
+  // universe has a few thousand. Measured (bench/assess.sh): 22 -> 14 ms CPU
+  // per image. Only for the pruned caches: the full universe keeps apt's size.
+  if (impl.full != nullptr) _config->Set("APT::Cache-HashTableSize", "4099");
   repo::use_status(status_file, states_file);
   Resolution resolution = detail::resolve_configured(impl.sources);
   resolution.pruned = impl.full != nullptr;
