@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/apt_repo.hpp"
 #include "support/apt_root.hpp"
 #include "support/loopback_http.hpp"
 #include "support/test_support.hpp"
@@ -19,21 +20,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path make_repo_script() { return source_dir() / "tests/fixtures/make-apt-repo.sh"; }
-fs::path basic_spec() { return source_dir() / "tests/fixtures/apt-repo-specs/basic.spec"; }
+fs::path make_repo_script() { return make_apt_repo_script(); }
+fs::path basic_spec() { return basic_repo_spec(); }
 
 void build_repo(const fs::path& out, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{make_repo_script().string(), basic_spec().string(), out.string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  run_ok(argv);
+  build_apt_repo(basic_spec(), out, extra);
 }
 
-// What a served repository needs (no signing key): a copy to tamper with.
-void copy_repo(const fs::path& from, const fs::path& to) {
-  fs::create_directories(to);
-  for (const char* part : {"dists", "pool"}) fs::copy(from / part, to / part, fs::copy_options::recursive);
-  fs::copy_file(from / "keyring.gpg", to / "keyring.gpg");
-}
+void copy_repo(const fs::path& from, const fs::path& to) { copy_apt_repo(from, to); }
 
 // "Version: X" of every stanza of the spec naming `package`.
 std::vector<std::string> spec_versions(const std::string& package) {

@@ -19,6 +19,7 @@
 
 #include "dormant/inspect/dpkg_status.hpp"
 #include "fixture_support.hpp"
+#include "support/apt_repo.hpp"
 #include "support/apt_root.hpp"
 #include "support/loopback_http.hpp"
 #include "support/sqlite_query.hpp"
@@ -96,8 +97,7 @@ class CliAssess : public ::testing::Test {
 
   void SetUp() override {
     // apt's download methods run as _apt when root: the cache must be reachable.
-    fs::permissions(dir_.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                     fs::perms::others_read | fs::perms::others_exec);
+    open_to_apt(dir_.path());
     library_ = dir_.path() / "library";
     fs::create_directories(library_);
     copy(kWebImage, "web-a.qcow2");
@@ -311,8 +311,7 @@ TEST_F(CliAssess, ATamperedIndexOrADeadServerMakesImagesUnknownNamingSourceAndFi
   TempDir copy_dir;
   fs::path repo = copy_dir.path() / "repo";
   run_ok({"cp", "-a", repos->updating.string(), repo.string()});
-  run_ok({(source_dir() / "tests/fixtures/make-apt-repo.sh").string(), "--tamper", "index", repo.string(),
-          "bookworm-security"});
+  run_ok({make_apt_repo_script().string(), "--tamper", "index", repo.string(), "bookworm-security"});
   LoopbackHttpServer server(repo);
   add_sources(server.url(), repo);
   auto result = assess({"--all", "--json", "--exit-code", "3"});

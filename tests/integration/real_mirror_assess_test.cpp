@@ -13,6 +13,7 @@
 #include <string>
 
 #include "fixture_support.hpp"
+#include "support/apt_repo.hpp"
 #include "support/apt_root.hpp"
 
 namespace dormant::testing {
@@ -56,8 +57,7 @@ TEST(RealMirrorAssess, DebootstrapImageAgainstBookwormAndSecurityEqualsAptGet) {
 
   // dormant on a library holding the image.
   TempDir dir;
-  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                  fs::perms::others_read | fs::perms::others_exec);
+  open_to_apt(dir.path());
   fs::create_directories(dir.path() / "library");
   run_ok({"cp", "--sparse=always", (fixtures_dir() / kImage).string(),
           (dir.path() / "library/vm.qcow2").string()});

@@ -17,6 +17,7 @@
 
 #include "dormant/core/error.hpp"
 #include "dormant/repo/update.hpp"
+#include "support/apt_repo.hpp"
 #include "support/loopback_http.hpp"
 #include "support/test_support.hpp"
 
@@ -29,27 +30,14 @@ using repo::SourceSpec;
 using repo::UpdateResult;
 using ::testing::HasSubstr;
 
-fs::path make_repo_script() { return source_dir() / "tests/fixtures/make-apt-repo.sh"; }
-fs::path basic_spec() { return source_dir() / "tests/fixtures/apt-repo-specs/basic.spec"; }
-
-// As root, apt's methods run as _apt, which must reach the repository (file://),
-// the keyring and the lists: mkdtemp's 0700 would keep it out.
-void open_to_apt(const fs::path& dir) {
-  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec);
-}
+fs::path make_repo_script() { return make_apt_repo_script(); }
+fs::path basic_spec() { return basic_repo_spec(); }
 
 void build_repo(const fs::path& out, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{make_repo_script().string(), basic_spec().string(), out.string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  run_ok(argv);
+  build_apt_repo(basic_spec(), out, extra);
 }
 
-void copy_repo(const fs::path& from, const fs::path& to) {
-  fs::create_directories(to);
-  for (const char* part : {"dists", "pool"}) fs::copy(from / part, to / part, fs::copy_options::recursive);
-  fs::copy_file(from / "keyring.gpg", to / "keyring.gpg");
-}
+void copy_repo(const fs::path& from, const fs::path& to) { copy_apt_repo(from, to); }
 
 SourceSpec signed_source(const std::string& name, const std::string& uri, const std::string& suite,
                          const fs::path& keyring) {
