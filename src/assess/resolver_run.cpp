@@ -122,15 +122,15 @@ void drop_garbage_new_installs(pkgDepCache& cache) {
 }
 
 // What a failed dist-upgrade reports: nothing is applied.
-void report_failure(pkgDepCache& cache, const SourceIndex& sources, const std::vector<bool>& upgradable,
-                    Resolution& out) {
+void report_failure(const SourceIndex& sources, const std::vector<bool>& upgradable,
+                    const std::vector<Ver>& candidate, pkgDepCache& cache, Resolution& out) {
   auto messages = repo::take_apt_messages();
   if (messages.empty()) messages.push_back({true, "Broken packages"});
   out.resolver_error = repo::format_apt_messages(messages);
   out.broken = broken_packages(cache, false);
   for (Pkg p = cache.PkgBegin(); !p.end(); ++p) {
     if (!upgradable[p->ID]) continue;
-    PackageChange change = describe(sources, p, p.CurrentVer(), cache[p].CandidateVerIter(cache));
+    PackageChange change = describe(sources, p, p.CurrentVer(), candidate[p->ID]);
     change.action = p->SelectedState == pkgCache::State::Hold ? PackageChange::Action::held
                                                               : PackageChange::Action::kept_back;
     out.updates.push_back(std::move(change));
@@ -158,19 +158,24 @@ Resolution resolve_configured(const SourceIndex& sources) {
     return out;
   }
 
-  // apt-get's ?upgradable, taken before the upgrade marks anything.
+  // apt-get's ?upgradable and each one's candidate, taken before the upgrade
+  // marks anything: the resolver's keep-back resets a kept package's
+  // candidate to its installed version, which would hide what is pending.
   std::vector<bool> upgradable(cache.Head().PackageCount, false);
-  for (Pkg p = cache.PkgBegin(); !p.end(); ++p)
+  std::vector<Ver> candidate(cache.Head().PackageCount, Ver(cache.GetCache()));
+  for (Pkg p = cache.PkgBegin(); !p.end(); ++p) {
     upgradable[p->ID] = p->CurrentVer != 0 && cache[p].Upgradable();
+    if (upgradable[p->ID]) candidate[p->ID] = cache[p].CandidateVerIter(cache);
+  }
 
   const bool resolved = APT::Upgrade::Upgrade(cache, APT::Upgrade::ALLOW_EVERYTHING, nullptr);
   if (!resolved || cache.BrokenCount() != 0) {
-    report_failure(cache, sources, upgradable, out);
+    report_failure(sources, upgradable, candidate, cache, out);
     return out;
   }
   drop_garbage_new_installs(cache);
   if (cache.BrokenCount() != 0) {
-    report_failure(cache, sources, upgradable, out);
+    report_failure(sources, upgradable, candidate, cache, out);
     return out;
   }
 
@@ -184,7 +189,7 @@ Resolution resolve_configured(const SourceIndex& sources) {
     }
     if (!upgradable[p->ID]) continue;
     using Action = PackageChange::Action;
-    Ver target = state.Upgrade() ? state.InstVerIter(cache) : state.CandidateVerIter(cache);
+    Ver target = state.Upgrade() ? state.InstVerIter(cache) : candidate[p->ID];
     PackageChange change = describe(sources, p, current, target);
     if (state.Upgrade())
       change.action = Action::upgrade;

@@ -119,7 +119,7 @@ class AssessCommand final : public Command {
     auto selected = select(catalog);
 
     assess::AssessOptions options;
-    options.cache_dir = cache_dir_;
+    options.cache_dir = fs::absolute(cache_dir_);  // apt resolves relative paths against its own directories
     options.worker_exe = own_executable();
     options.refresh = !offline_;
     options.full_universe = full_universe_;

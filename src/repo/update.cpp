@@ -391,7 +391,8 @@ UpdateResult update_source(const SourceSpec& source, const fs::path& cache_dir,
   (void)render_sources({source}, architectures);  // validates the spec before anything is written
   check_keyring(source);
 
-  const fs::path dir = source_dir(cache_dir, source);
+  // Absolute: apt resolves relative paths against its own directories.
+  const fs::path dir = source_dir(fs::absolute(cache_dir), source);
   UpdateResult result;
   result.source = source.name;
   result.lists_dir = dir / "lists";

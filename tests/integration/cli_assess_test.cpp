@@ -250,7 +250,8 @@ TEST_F(CliAssess, ASecondRunDownloadsNothingAndKeepsHistory) {
   EXPECT_EQ(assess({"--group", "no-such-group"}).exit_code, 3);
   auto second = assess({"--all", "--json", "--no-identify"});
   ASSERT_EQ(second.exit_code, 0) << second.err;
-  for (const auto& s : json_output(second)["sources"]) {
+  const auto second_report = json_output(second);
+  for (const auto& s : second_report["sources"]) {
     EXPECT_EQ(s["ok"], true) << s.dump();
     EXPECT_EQ(s["files_fetched"], 0) << s.dump();
     EXPECT_GT(s["files_unchanged"].get<int>(), 0) << s.dump();
@@ -301,9 +302,22 @@ TEST_F(CliAssess, GroupBoundSourcesAComplianceStateAndTheExitCode) {
 
   auto web = assess({"--group", "web", "--exit-code", "10", "--json"});
   EXPECT_EQ(web.exit_code, 10) << web.err;
-  for (const auto& image : nlohmann::json::parse(web.out)["images"]) {
+  const auto web_report = nlohmann::json::parse(web.out);
+  ASSERT_EQ(web_report["images"].size(), 2u);
+  for (const auto& image : web_report["images"]) {
     EXPECT_EQ(image["sources"], (nlohmann::json{"web-updates"}));
-    EXPECT_EQ(image["state"], "security-updates-pending");
+    // The new tzdata needs dormtest-tz-helper, which only the bookworm suite
+    // has, and that suite is not a source of this group: dist-upgrade keeps
+    // tzdata back (as apt-get would), and the pending security fix still shows,
+    // with the candidate it is waiting for.
+    EXPECT_EQ(image["state"], "security-updates-pending") << image.dump(2);
+    auto updates = changes(image["updates"]);
+    ASSERT_EQ(updates.size(), 1u) << image.dump(2);
+    EXPECT_EQ(updates["tzdata"]["action"], "kept-back");
+    EXPECT_NE(updates["tzdata"]["candidate"], updates["tzdata"]["installed"]);
+    EXPECT_EQ(updates["tzdata"]["security"], true);
+    EXPECT_EQ(updates["tzdata"]["source"], "web-updates");
+    EXPECT_TRUE(image["new_packages"].empty());
   }
 }
 
@@ -344,7 +358,8 @@ TEST_F(CliAssess, AnUnsignedSourceIsShownLoudlyEverywhereItIsUsed) {
   EXPECT_NE(table.out.find("(UNSIGNED)"), std::string::npos) << table.out;
   EXPECT_NE(table.err.find("UNSIGNED"), std::string::npos) << table.err;
   auto json = assess({"--all", "--json", "--no-identify"});
-  for (const auto& image : json_output(json)["images"])
+  const auto report = json_output(json);
+  for (const auto& image : report["images"])
     EXPECT_EQ(image["unsigned_sources"], (nlohmann::json{"debian", "debian-security"}));
   EXPECT_EQ(sqlite_query(catalog(), "SELECT DISTINCT unsigned_sources FROM assessments"), "1");
 }
@@ -379,7 +394,8 @@ TEST_F(CliAssess, AdvisoriesMapTheCvesEachUpdateFixes) {
 TEST_F(CliAssess, ImagesWithoutSourcesOrInventoryAreUnknownWithTheReason) {
   auto result = assess({"--all", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  for (const auto& image : json_output(result)["images"]) {
+  const auto report = json_output(result);
+  for (const auto& image : report["images"]) {
     EXPECT_EQ(image["state"], "unknown");
     EXPECT_NE(image["reason"].get<std::string>().find("no update source"), std::string::npos) << image.dump();
   }
