@@ -4,9 +4,12 @@
 #include "dormant/assess/assess.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -141,12 +144,33 @@ std::vector<std::vector<std::string>> cves_of(const ImageAssessment& a, const Ad
   return out;
 }
 
+// A run killed with SIGKILL cannot remove its work directory. The name holds
+// the pid: directories of processes that no longer exist are removed by the
+// next run (a reused pid only delays that).
+void remove_abandoned_run_dirs(const fs::path& base) {
+  std::error_code ec;
+  for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with("run-")) continue;
+    const auto dash = name.find('-', 4);
+    if (dash == std::string::npos) continue;
+    pid_t pid = 0;
+    auto [ptr, parse] = std::from_chars(name.data() + 4, name.data() + dash, pid);
+    if (parse != std::errc() || ptr != name.data() + dash || pid <= 0) continue;
+    if (::kill(pid, 0) == -1 && errno == ESRCH) {
+      std::error_code ignored;
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+}
+
 fs::path make_run_dir(const fs::path& cache_dir) {
   fs::path base = cache_dir / "work";
   std::error_code ec;
   fs::create_directories(base, ec);
   if (ec) fail(ErrorKind::io, base.string(), "cannot create directory: {}", ec.message());
-  std::string pattern = (base / "run-XXXXXX").string();
+  remove_abandoned_run_dirs(base);
+  std::string pattern = (base / fmt::format("run-{}-XXXXXX", ::getpid())).string();
   if (::mkdtemp(pattern.data()) == nullptr)
     fail(ErrorKind::io, base.string(), "cannot create a private work directory: {}",
          std::generic_category().message(errno));

@@ -6,7 +6,11 @@
 // fixture images (read from the image's tree at test time, never
 // hard-coded): base-files in bookworm (a plain update), tzdata in
 // bookworm-security (a security update that pulls in a new package).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <map>
@@ -15,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dormant/inspect/dpkg_status.hpp"
@@ -23,6 +28,8 @@
 #include "support/apt_root.hpp"
 #include "support/loopback_http.hpp"
 #include "support/sqlite_query.hpp"
+
+extern char** environ;
 
 namespace dormant::testing {
 namespace {
@@ -393,6 +400,51 @@ TEST_F(CliAssess, AdvisoriesMapTheCvesEachUpdateFixes) {
   // Fixed after the installed version, up to the candidate: only 0001.
   EXPECT_EQ(updates["tzdata"]["cves"], (nlohmann::json{"CVE-2099-0001"}));
   EXPECT_TRUE(updates["base-files"]["cves"].empty());
+}
+
+// SIGKILL at several points of a run (opening the catalog, fetching,
+// resolving, recording): the catalog stays consistent (a run's assessments
+// are all there or none), the next run works (apt's lists lock is not
+// stuck) and removes the work directories the killed runs left.
+TEST_F(CliAssess, AKilledRunLeavesNothingHalfWrittenAndTheNextRunCleansUp) {
+  LoopbackHttpServer server(repos->updating);
+  add_sources(server.url(), repos->updating);
+  const fs::path cache = dir_.path() / "cache";
+  for (int delay_ms : {20, 80, 200, 400, 700, 1000}) {
+    const std::vector<std::string> args{DORMANT_CLI_PATH, "--catalog",   catalog().string(),
+                                        "assess",         "--all",       "--no-identify",
+                                        "--cache-dir",    cache.string()};
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_EQ(sqlite_query(catalog(), "PRAGMA integrity_check"), "ok") << delay_ms << " ms";
+    const int rows = std::stoi(sqlite_query(catalog(), "SELECT count(*) FROM assessments"));
+    EXPECT_EQ(rows % 3, 0) << "a run recorded some images but not all (killed after " << delay_ms << " ms)";
+  }
+  // Whatever the kills left, plus one directory of a process that is surely
+  // gone (a child that was waited for) and one of a live process (this one).
+  const auto gone = run_ok({"sh", "-c", "echo $$"}).out;
+  const fs::path abandoned = cache / "work" / ("run-" + gone.substr(0, gone.find('\n')) + "-abcdef");
+  const fs::path live = cache / "work" / ("run-" + std::to_string(::getpid()) + "-abcdef");
+  fs::create_directories(abandoned / "x");
+  fs::create_directories(live);
+  auto result = assess({"--all", "--json", "--no-identify"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(json_output(result)["summary"]["security_updates_pending"], 3);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(cache / "work")) left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{live.filename().string()}) << "work directories left behind";
 }
 
 TEST_F(CliAssess, ImagesWithoutSourcesOrInventoryAreUnknownWithTheReason) {
