@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "closure.hpp"
+#include "dormant/assess/download.hpp"
 #include "dormant/assess/resolver.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/repo/apt_context.hpp"
@@ -16,6 +17,12 @@
 #include "security.hpp"
 
 namespace dormant::assess {
+namespace detail {
+// download.cpp: the download with apt configured for this universe.
+void download_configured(const std::filesystem::path& lists_dir, const std::vector<PackageRef>& packages,
+                         const std::filesystem::path& archives_dir, std::vector<DownloadedPackage>& out);
+}  // namespace detail
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -149,6 +156,13 @@ Resolution Universe::resolve(const std::string& status, const std::string& exten
   Resolution resolution = detail::resolve_configured(impl.sources);
   resolution.pruned = impl.full != nullptr;
   return resolution;
+}
+
+std::vector<DownloadedPackage> Universe::download(const std::vector<PackageRef>& packages,
+                                                  const fs::path& archives_dir) {
+  std::vector<DownloadedPackage> out;
+  detail::download_configured(impl_->lists_dir, packages, archives_dir, out);
+  return out;
 }
 
 }  // namespace dormant::assess

@@ -4,7 +4,10 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
+
+#include "dormant/assess/download.hpp"
 
 namespace dormant::assess {
 namespace {
@@ -34,15 +37,26 @@ void write_error(std::ostream& out, const std::string& key, ErrorKind kind, cons
   write_line(out, {{"key", key}, {"error", {{"kind", to_string(kind)}, {"message", message}}}});
 }
 
+// The answer to a download request: one line, no key.
+void write_download_error(std::ostream& out, ErrorKind kind, const std::string& subject,
+                          const std::string& message) {
+  write_line(out, {{"error", {{"kind", to_string(kind)}, {"subject", subject}, {"message", message}}}});
+}
+
 }  // namespace
 
 int run_resolve_worker(const fs::path& request_file, std::ostream& out,
                        const std::function<void(const std::string& key)>& before_job) {
   UniverseOptions options;
   std::vector<RequestJob> jobs;
+  // Optional: {"archives_dir": DIR, "packages": [PackageRef...]}, done after the jobs (download.hpp).
+  std::optional<std::pair<fs::path, std::vector<PackageRef>>> download;
   try {
     const auto request = nlohmann::json::parse(read_text(request_file));
     options = request.at("options").get<UniverseOptions>();
+    if (const auto d = request.find("download"); d != request.end())
+      download.emplace(d->at("archives_dir").get<std::string>(),
+                       d->at("packages").get<std::vector<PackageRef>>());
     for (const auto& job : request.at("jobs"))
       jobs.push_back({job.at("key").get<std::string>(), job.at("status_file").get<std::string>(),
                       job.at("extended_states_file").get<std::string>()});
@@ -57,9 +71,11 @@ int run_resolve_worker(const fs::path& request_file, std::ostream& out,
     universe = std::make_unique<Universe>(options);
   } catch (const Error& e) {
     for (const auto& job : jobs) write_error(out, job.key, e.kind(), e.what());
+    if (download) write_download_error(out, e.kind(), e.subject(), e.message());
     return 1;
   } catch (const std::exception& e) {
     for (const auto& job : jobs) write_error(out, job.key, ErrorKind::internal, e.what());
+    if (download) write_download_error(out, ErrorKind::internal, "", e.what());
     return 1;
   }
   write_line(out, {{"ready", true}});
@@ -74,6 +90,17 @@ int run_resolve_worker(const fs::path& request_file, std::ostream& out,
       write_error(out, job.key, e.kind(), e.what());
     } catch (const std::exception& e) {
       write_error(out, job.key, ErrorKind::internal, e.what());
+    }
+  }
+  if (download) {
+    try {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& p : universe->download(download->second, download->first)) list.push_back(p);
+      write_line(out, {{"downloaded", std::move(list)}});
+    } catch (const Error& e) {
+      write_download_error(out, e.kind(), e.subject(), e.message());
+    } catch (const std::exception& e) {
+      write_download_error(out, ErrorKind::internal, "", e.what());
     }
   }
   return 0;

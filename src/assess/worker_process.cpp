@@ -14,6 +14,7 @@
 #include <optional>
 #include <system_error>
 
+#include "dormant/assess/download.hpp"
 #include "dormant/assess/worker.hpp"
 
 extern char** environ;
@@ -232,6 +233,58 @@ std::vector<WorkerResult> resolve_in_worker(const fs::path& dormant_exe, const U
     }
   }
   return results;
+}
+
+std::vector<DownloadedPackage> download_in_worker(const fs::path& dormant_exe, const UniverseOptions& options,
+                                                  const std::vector<PackageRef>& packages,
+                                                  const fs::path& archives_dir,
+                                                  std::chrono::milliseconds timeout) {
+  const fs::path dir = options.work_dir / "download";
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) fail(ErrorKind::io, dir.string(), "cannot create directory: {}", ec.message());
+  const fs::path request = dir / "request.json";
+  const fs::path stderr_file = dir / "worker.stderr";
+  nlohmann::json refs = nlohmann::json::array();
+  for (const auto& p : packages) refs.push_back(p);
+  write_text(request,
+             nlohmann::json{{"options", options},
+                            {"jobs", nlohmann::json::array()},
+                            {"download", {{"archives_dir", archives_dir.string()}, {"packages", refs}}}}
+                 .dump());
+
+  WorkerProcess worker(dormant_exe, request, stderr_file);
+  const auto deadline = Clock::now() + timeout;
+  std::string line, fatal;
+  for (;;) {
+    const auto read = worker.next_line(deadline, line);
+    if (read == WorkerProcess::Read::timeout) {
+      worker.kill();
+      worker.reap();
+      fail(ErrorKind::limit, "download", "resolver worker did not finish the download within {} ms",
+           timeout.count());
+    }
+    if (read == WorkerProcess::Read::eof) {
+      const std::string how = worker.reap();
+      const std::string why = !fatal.empty() ? fatal : stderr_tail(stderr_file);
+      fail(ErrorKind::internal, "download", "resolver worker ended ({}) without an answer{}{}", how,
+           why.empty() ? "" : ": ", why);
+    }
+    const auto msg = nlohmann::json::parse(line, nullptr, false);
+    if (!msg.is_object()) continue;  // not ours (a library printing to stdout)
+    if (msg.contains("fatal") && msg["fatal"].is_string()) fatal = msg["fatal"].get<std::string>();
+    try {
+      if (msg.contains("downloaded")) return msg["downloaded"].get<std::vector<DownloadedPackage>>();
+      if (msg.contains("error") && !msg.contains("key")) {
+        const auto& error = msg["error"];
+        throw Error(error_kind_from_string(error.at("kind").get<std::string>()),
+                    error.value("subject", std::string()), error.at("message").get<std::string>());
+      }
+    } catch (const nlohmann::json::exception& e) {
+      fail(ErrorKind::internal, "download", "unreadable resolver worker answer: {}", e.what());
+    }
+  }
 }
 
 }  // namespace dormant::assess

@@ -16,6 +16,9 @@
 
 namespace dormant::assess {
 
+struct PackageRef;         // download.hpp
+struct DownloadedPackage;  // download.hpp
+
 // A fetched source as the resolver sees it.
 struct UniverseSource {
   repo::SourceSpec spec;
@@ -88,6 +91,20 @@ class Universe {
   // `extended_states` its /var/lib/apt/extended_states ("" when it has none).
   // Error(corrupt) when apt cannot parse the status (apt's messages).
   Resolution resolve(const std::string& status, const std::string& extended_states);
+
+  // Fetches the .deb of each of `packages` into `archives_dir` (created 0755:
+  // as root apt's methods run as _apt) with apt's pkgAcqArchive, which checks
+  // the file against the size and hashes of the (signed) Packages index. A
+  // file already there whose SHA256 matches is not fetched again (cached);
+  // one that does not match is deleted and fetched. Nothing that failed
+  // verification is left in `archives_dir`. Results in the order given.
+  //   Error(not_found)  name/arch/version is not in the indexes (names it)
+  //   Error(hostile)    hash or size mismatch, or an unauthenticated source
+  //                     (names the package and the URI, with apt's text)
+  //   Error(io)         unreachable, HTTP errors, local I/O
+  // See download.hpp.
+  std::vector<DownloadedPackage> download(const std::vector<PackageRef>& packages,
+                                          const std::filesystem::path& archives_dir);
 
  private:
   struct Impl;

@@ -8,6 +8,10 @@
 // worker loads one Universe, prints {"ready": true}, then one line per job, in
 // order, flushed:
 //   {"key": K, "resolution": {...}}   or   {"key": K, "error": {"kind": "corrupt", "message": "..."}}
+// A request may also carry "download": {"archives_dir": DIR, "packages": [{"name", "arch",
+// "version"}...]} (download.hpp): after the jobs, the worker answers it with one line
+//   {"downloaded": [{"ref", "file", "sha256", "size", "cached"}...]}   or
+//   {"error": {"kind": "hostile", "subject": "...", "message": "..."}}
 #pragma once
 
 #include <chrono>
