@@ -19,6 +19,7 @@
 #include "dormant/assess/worker.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/core/sha256.hpp"
+#include "dormant/inspect/inspection.hpp"
 #include "dormant/repo/update.hpp"
 
 namespace dormant::assess {
@@ -90,32 +91,17 @@ SourceFetch fetch_source(const catalog::Source& source, const std::vector<std::s
   return fetch;
 }
 
-// Installed source package and version of every installed binary package
-// (name:arch), from the inspection recorded with the image.
-std::map<std::string, std::pair<std::string, std::string>> installed_sources(
-    const catalog::ImageRecord& image) {
-  std::map<std::string, std::pair<std::string, std::string>> out;
-  if (image.inspection_json.empty()) return out;
+// The inspection recorded with the image (inspect::to_json), for the
+// installed source versions and the release codename advisories are keyed
+// by. An unreadable one gives no CVEs, never a failed assessment.
+std::optional<inspect::Inspection> recorded_inspection(const catalog::ImageRecord& image) {
   auto j = nlohmann::json::parse(image.inspection_json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("packages") || !j["packages"].is_array()) return out;
-  for (const auto& p : j["packages"]) {
-    if (!p.is_object()) continue;
-    auto str = [&](const char* key) {
-      auto it = p.find(key);
-      return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    out[str("name") + ":" + str("arch")] = {str("source"), str("source_version")};
+  if (!j.is_object()) return std::nullopt;
+  try {
+    return inspect::inspection_from_json(j);
+  } catch (const Error&) {
+    return std::nullopt;
   }
-  return out;
-}
-
-std::string codename_of(const catalog::ImageRecord& image) {
-  auto j = nlohmann::json::parse(image.inspection_json, nullptr, false);
-  if (j.is_object() && j.contains("os") && j["os"].is_object()) {
-    auto it = j["os"].find("version_codename");
-    if (it != j["os"].end() && it->is_string()) return it->get<std::string>();
-  }
-  return {};
 }
 
 nlohmann::json change_json(const PackageChange& c, const std::vector<std::string>& cves, bool with_action) {
@@ -131,13 +117,17 @@ nlohmann::json change_json(const PackageChange& c, const std::vector<std::string
 std::vector<std::vector<std::string>> cves_of(const ImageAssessment& a, const Advisories* advisories) {
   std::vector<std::vector<std::string>> out(a.resolution ? a.resolution->updates.size() : 0);
   if (!advisories || !a.resolution) return out;
-  const auto installed = installed_sources(a.image);
-  const std::string codename = codename_of(a.image);
+  const auto inspection = recorded_inspection(a.image);
+  const std::string codename = inspection ? inspection->os.version_codename : std::string();
+  std::map<std::string, std::string> installed_source_versions;  // name:arch -> installed source version
+  if (inspection)
+    for (const auto& p : inspection->packages)
+      installed_source_versions[p.name + ":" + p.arch] = p.source_version;
   for (std::size_t i = 0; i < a.resolution->updates.size(); ++i) {
     const auto& u = a.resolution->updates[i];
-    auto it = installed.find(u.name + ":" + u.arch);
+    auto it = installed_source_versions.find(u.name + ":" + u.arch);
     std::string source = u.source_package.empty() ? u.name : u.source_package;
-    std::string from = it != installed.end() ? it->second.second : u.installed;
+    std::string from = it != installed_source_versions.end() ? it->second : u.installed;
     std::string to = u.source_version.empty() ? u.candidate : u.source_version;
     out[i] = advisories->fixed_between(source, codename, from, to);
   }
@@ -199,6 +189,19 @@ void tally(AssessReport& report) {
 }
 
 }  // namespace
+
+UpdateCounts count_updates(const Resolution& r) {
+  UpdateCounts counts;
+  for (const auto& u : r.updates) {
+    if (u.action == PackageChange::Action::held) {
+      ++counts.held;
+      continue;
+    }
+    ++counts.updates;
+    if (u.security) ++counts.security;
+  }
+  return counts;
+}
 
 std::string compliance_of(const Resolution& r) {
   if (!r.broken.empty() || !r.resolver_error.empty()) return std::string(catalog::kUnknown);
@@ -350,12 +353,11 @@ AssessReport assess_images(catalog::Catalog& catalog, const std::vector<catalog:
     r.assessed_at = a.assessed_at;
     r.state = a.state;
     r.reason = a.reason;
-    if (a.resolution)
-      for (const auto& u : a.resolution->updates) {
-        if (u.action == PackageChange::Action::held) continue;
-        ++r.updates;
-        if (u.security) ++r.security_updates;
-      }
+    if (a.resolution) {
+      const auto counts = count_updates(*a.resolution);
+      r.updates = static_cast<std::int64_t>(counts.updates);
+      r.security_updates = static_cast<std::int64_t>(counts.security);
+    }
     r.unsigned_sources = !a.unsigned_sources.empty();
     r.package_set = a.image.package_set;
     r.result_json = to_json(a).dump();

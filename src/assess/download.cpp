@@ -30,30 +30,14 @@
 
 #include "dormant/core/error.hpp"
 #include "dormant/repo/apt_context.hpp"
+#include "download_configured.hpp"
 
 namespace dormant::assess {
-namespace detail {
-void download_configured(const std::filesystem::path& lists_dir, const std::vector<PackageRef>& packages,
-                         const std::filesystem::path& archives_dir, std::vector<DownloadedPackage>& out);
-}  // namespace detail
-
 namespace {
 
 namespace fs = std::filesystem;
 
 std::string describe(const PackageRef& ref) { return ref.name + ":" + ref.arch + " " + ref.version; }
-
-// 0755: as root, apt's methods drop to _apt, which must reach partial/.
-void make_public_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (!ec)
-    fs::permissions(dir,
-                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                        fs::perms::others_read | fs::perms::others_exec,
-                    ec);
-  if (ec) fail(ErrorKind::io, dir.string(), "cannot create directory: {}", ec.message());
-}
 
 // SHA256 and size of a file; empty hash when it cannot be read.
 std::pair<std::string, std::uint64_t> hash_file(const fs::path& path) {
@@ -195,7 +179,7 @@ void detail::download_configured(const fs::path& lists_dir, const std::vector<Pa
                                  const fs::path& archives_dir, std::vector<DownloadedPackage>& out) {
   if (!archives_dir.is_absolute())
     fail(ErrorKind::usage, archives_dir.string(), "the archives directory must be an absolute path");
-  make_public_dir(archives_dir);
+  repo::make_apt_reachable_dir(archives_dir, archives_dir.string());  // _apt must reach partial/
   // Every version of every source: the whole universe with an empty system.
   // resolve() leaves a per-image (pruned, deleted) lists directory set.
   _config->Set("Dir::State::Lists", lists_dir.string() + "/");

@@ -13,16 +13,11 @@
 #include "dormant/assess/resolver.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/repo/apt_context.hpp"
+#include "download_configured.hpp"
 #include "resolver_run.hpp"
 #include "security.hpp"
 
 namespace dormant::assess {
-namespace detail {
-// download.cpp: the download with apt configured for this universe.
-void download_configured(const std::filesystem::path& lists_dir, const std::vector<PackageRef>& packages,
-                         const std::filesystem::path& archives_dir, std::vector<DownloadedPackage>& out);
-}  // namespace detail
-
 namespace {
 
 namespace fs = std::filesystem;

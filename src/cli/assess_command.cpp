@@ -169,23 +169,17 @@ class AssessCommand final : public Command {
   void print_table(std::ostream& out, const assess::AssessReport& report) const {
     Table table({"IMAGE", "STATE", "UPDATES", "SECURITY", "NEW", "REMOVE", "HELD", "REASON"});
     for (const auto& a : report.images) {
-      std::size_t updates = 0, security = 0, held = 0, added = 0, removed = 0;
+      assess::UpdateCounts counts;
+      std::size_t added = 0, removed = 0;
       if (a.resolution) {
-        for (const auto& u : a.resolution->updates) {
-          if (u.action == assess::PackageChange::Action::held) {
-            ++held;
-            continue;
-          }
-          ++updates;
-          if (u.security) ++security;
-        }
+        counts = assess::count_updates(*a.resolution);
         added = a.resolution->new_packages.size();
         removed = a.resolution->removed_packages.size();
       }
       std::string state = a.state + (a.unsigned_sources.empty() ? "" : " (UNSIGNED)");
       auto count = [&](std::size_t n) { return a.resolution ? std::to_string(n) : std::string("-"); };
-      table.add({a.image.path, state, count(updates), count(security), count(added), count(removed),
-                 count(held), or_dash(a.reason)});
+      table.add({a.image.path, state, count(counts.updates), count(counts.security), count(added),
+                 count(removed), count(counts.held), or_dash(a.reason)});
     }
     table.print(out);
     if (details_ || report.images.size() == 1)

@@ -110,6 +110,17 @@ void use_status(const fs::path& status_file, const fs::path& extended_states) {
   }
 }
 
+void make_apt_reachable_dir(const fs::path& dir, const std::string& subject) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!ec)
+    fs::permissions(dir,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                        fs::perms::others_read | fs::perms::others_exec,
+                    ec);
+  if (ec) fail(ErrorKind::io, subject, "cannot create directory {}: {}", dir.string(), ec.message());
+}
+
 std::vector<AptMessage> take_apt_messages() {
   std::vector<AptMessage> messages;
   while (!_error->empty()) {

@@ -100,19 +100,6 @@ std::string utc_now() {
   return buffer.data();
 }
 
-// Readable by _apt: as root, apt's methods drop to that user and otherwise
-// download unsandboxed (with a warning). The lists are public data.
-void make_public_dir(const SourceSpec& source, const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (!ec)
-    fs::permissions(dir,
-                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                        fs::perms::others_read | fs::perms::others_exec,
-                    ec);
-  if (ec) fail(ErrorKind::io, source.name, "cannot create directory {}: {}", dir.string(), ec.message());
-}
-
 void write_text(const SourceSpec& source, const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -396,8 +383,9 @@ UpdateResult update_source(const SourceSpec& source, const fs::path& cache_dir,
   UpdateResult result;
   result.source = source.name;
   result.lists_dir = dir / "lists";
-  make_public_dir(source, dir);
-  make_public_dir(source, result.lists_dir);
+  // Readable by _apt, or apt downloads unsandboxed (with a warning). The lists are public data.
+  make_apt_reachable_dir(dir, source.name);
+  make_apt_reachable_dir(result.lists_dir, source.name);
   const std::string sources_text = render_sources({with_public_keyring(source, dir)}, architectures);
   const fs::path sources_file = dir / "dormant.sources";  // deb822: apt picks the parser by ".sources"
   write_text(source, sources_file, sources_text);

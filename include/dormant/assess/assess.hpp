@@ -78,6 +78,13 @@ struct AssessReport {
 AssessReport assess_images(catalog::Catalog& catalog, const std::vector<catalog::ImageRecord>& images,
                            const AssessOptions& options, ProgressSink& progress);
 
+// Updates of a resolution as the catalog and the table count them: held
+// packages apart (they do not count), security updates among the others.
+struct UpdateCounts {
+  std::size_t updates = 0, security = 0, held = 0;
+};
+UpdateCounts count_updates(const Resolution& resolution);
+
 // The compliance state of a resolution: security-updates-pending when an
 // update dist-upgrade would install is a security update,
 // updates-pending when it would change anything, else compliant. Held

@@ -45,6 +45,11 @@ void configure_apt(const AptSettings& settings);
 // keeps the previous status index.
 void use_status(const std::filesystem::path& status_file, const std::filesystem::path& extended_states);
 
+// Creates `dir` (and missing parents) and makes it 0755: as root, apt's
+// download methods and gpgv drop to the _apt user, which must reach the lists,
+// partial/ and the archives. Error(io) with `subject`, naming the directory.
+void make_apt_reachable_dir(const std::filesystem::path& dir, const std::string& subject);
+
 struct AptMessage {
   bool error = false;  // E: (true) or W:/N: (false)
   std::string text;
