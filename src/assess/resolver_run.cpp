@@ -121,26 +121,97 @@ void drop_garbage_new_installs(pkgDepCache& cache) {
   }
 }
 
-// What a failed dist-upgrade reports: nothing is applied.
-void report_failure(const SourceIndex& sources, const std::vector<bool>& upgradable,
-                    const std::vector<Ver>& candidate, pkgDepCache& cache, Resolution& out) {
+// What the resolution knows of each package (by ID) before it marks
+// anything: apt-get's ?upgradable and each one's candidate (the resolver's
+// keep-back resets a kept package's candidate to its installed version, which
+// would hide what is pending), and why an update might not be done.
+struct Before {
+  explicit Before(pkgDepCache& cache)
+      : upgradable(cache.Head().PackageCount, false),
+        candidate(cache.Head().PackageCount, Ver(cache.GetCache())),
+        guest_held(cache.Head().PackageCount, false),
+        excluded(cache.Head().PackageCount, false),
+        security(cache.Head().PackageCount, false),
+        was_auto(cache.Head().PackageCount, false) {}
+  std::vector<bool> upgradable;
+  std::vector<Ver> candidate;
+  std::vector<bool> guest_held;  // the guest's own dpkg selection is hold
+  std::vector<bool> excluded;    // ResolveOptions::exclude
+  std::vector<bool> security;    // the pending update is a security update
+  std::vector<bool> was_auto;    // installed and automatic (extended_states)
+};
+
+// Marks the excluded installed packages held in the cache: the dpkg
+// selection `apt-mark hold` would write, which apt's upgrade and marking
+// code then respect (Protect + MarkKeep, "Hold prevents Mark"). Returns the
+// entries that match no installed package.
+std::vector<std::string> hold_excluded(pkgDepCache& cache, const std::vector<std::string>& exclude,
+                                       Before& before) {
+  std::vector<std::string> unknown;
+  for (const std::string& entry : exclude) {
+    // Debian package names have no ':'; "name:all" is apt's native architecture.
+    const auto colon = entry.find(':');
+    const std::string name = entry.substr(0, colon);
+    std::string arch = colon == std::string::npos ? "" : entry.substr(colon + 1);
+    if (arch == "all") arch = cache.GetCache().NativeArch();
+    bool found = false;
+    auto group = cache.GetCache().FindGrp(name);
+    if (!name.empty() && !group.end()) {
+      for (Pkg p = group.PackageList(); !p.end(); p = group.NextPkg(p)) {
+        if (p->CurrentVer == 0 || (!arch.empty() && arch != p.Arch())) continue;
+        found = true;
+        before.excluded[p->ID] = true;
+        p->SelectedState = pkgCache::State::Hold;
+      }
+    }
+    if (!found) unknown.push_back(entry);
+  }
+  return unknown;
+}
+
+// Why an update is not done (it is neither upgraded nor removed).
+PackageChange::Action not_done(const Before& before, Pkg p, bool security_only) {
+  using Action = PackageChange::Action;
+  if (before.guest_held[p->ID]) return Action::held;
+  if (before.excluded[p->ID]) return Action::excluded;
+  if (security_only && !before.security[p->ID]) return Action::deferred;
+  return Action::kept_back;
+}
+
+// What a failed resolution reports: nothing is applied.
+void report_failure(const SourceIndex& sources, const Before& before, bool security_only, pkgDepCache& cache,
+                    Resolution& out) {
   auto messages = repo::take_apt_messages();
   if (messages.empty()) messages.push_back({true, "Broken packages"});
   out.resolver_error = repo::format_apt_messages(messages);
   out.broken = broken_packages(cache, false);
   for (Pkg p = cache.PkgBegin(); !p.end(); ++p) {
-    if (!upgradable[p->ID]) continue;
-    PackageChange change = describe(sources, p, p.CurrentVer(), candidate[p->ID]);
-    change.action = p->SelectedState == pkgCache::State::Hold ? PackageChange::Action::held
-                                                              : PackageChange::Action::kept_back;
+    if (!before.upgradable[p->ID]) continue;
+    PackageChange change = describe(sources, p, p.CurrentVer(), before.candidate[p->ID]);
+    change.action = not_done(before, p, security_only);
+    change.auto_installed = before.was_auto[p->ID];
     out.updates.push_back(std::move(change));
   }
   sort_changes(out.updates);
 }
 
+// `apt-get install` of exactly `targets` (apt-private's TryToInstall, its
+// doAutoInstall, then the problem resolver), in the order given. False when
+// the resolver fails. Unless `protect`, the resolver may keep a target back.
+bool install_targets(pkgDepCache& cache, const std::vector<Pkg>& targets, bool protect) {
+  pkgProblemResolver fix(&cache);
+  for (const Pkg& p : targets) {
+    fix.Clear(p);
+    if (protect) fix.Protect(p);
+    cache.MarkInstall(p, false);
+  }
+  for (const Pkg& p : targets) cache.MarkInstall(p, true);
+  return fix.Resolve(true, nullptr);
+}
+
 }  // namespace
 
-Resolution resolve_configured(const SourceIndex& sources) {
+Resolution resolve_configured(const SourceIndex& sources, const ResolveOptions& options) {
   (void)repo::take_apt_messages();  // nothing of an earlier image is blamed on this one
   pkgCacheFile file;
   if (!file.BuildCaches(nullptr, false) || pending_error()) fail_corrupt("build its package cache");
@@ -153,50 +224,80 @@ Resolution resolve_configured(const SourceIndex& sources) {
   // CacheFile::CheckDeps: half-installed packages first, then refuse a
   // system whose installed dependencies are already unmet.
   if (!pkgApplyStatus(cache) || pending_error()) fail_corrupt("apply the package states");
+
+  Before before(cache);
+  for (Pkg p = cache.PkgBegin(); !p.end(); ++p) {
+    before.guest_held[p->ID] = p->SelectedState == pkgCache::State::Hold;
+    before.was_auto[p->ID] = p->CurrentVer != 0 && (cache[p].Flags & pkgCache::Flag::Auto) != 0;
+  }
+  out.unknown_excludes = hold_excluded(cache, options.exclude, before);
   if (cache.BrokenCount() != 0) {
     out.broken = broken_packages(cache, true);
     return out;
   }
 
-  // apt-get's ?upgradable and each one's candidate, taken before the upgrade
-  // marks anything: the resolver's keep-back resets a kept package's
-  // candidate to its installed version, which would hide what is pending.
-  std::vector<bool> upgradable(cache.Head().PackageCount, false);
-  std::vector<Ver> candidate(cache.Head().PackageCount, Ver(cache.GetCache()));
+  std::vector<Pkg> security_targets;  // by full name: the order of an `apt-get install` command line
   for (Pkg p = cache.PkgBegin(); !p.end(); ++p) {
-    upgradable[p->ID] = p->CurrentVer != 0 && cache[p].Upgradable();
-    if (upgradable[p->ID]) candidate[p->ID] = cache[p].CandidateVerIter(cache);
+    before.upgradable[p->ID] = p->CurrentVer != 0 && cache[p].Upgradable();
+    if (!before.upgradable[p->ID]) continue;
+    before.candidate[p->ID] = cache[p].CandidateVerIter(cache);
+    before.security[p->ID] = is_security_update(sources, p.CurrentVer(), before.candidate[p->ID]);
+    // apt-get install would override a hold; --security-only must not.
+    if (before.security[p->ID] && p->SelectedState != pkgCache::State::Hold) security_targets.push_back(p);
   }
+  std::sort(security_targets.begin(), security_targets.end(),
+            [](const Pkg& a, const Pkg& b) { return a.FullName(true) < b.FullName(true); });
 
-  const bool resolved = APT::Upgrade::Upgrade(cache, APT::Upgrade::ALLOW_EVERYTHING, nullptr);
+  bool resolved = options.security_only
+                      ? install_targets(cache, security_targets, true)
+                      : APT::Upgrade::Upgrade(cache, APT::Upgrade::ALLOW_EVERYTHING, nullptr);
+  if (options.security_only && (!resolved || cache.BrokenCount() != 0)) {
+    // apt-get install gives up here ("you have held broken packages": a
+    // hold or an exclusion blocks a security update). A plan does what it
+    // can: start over and let the resolver keep the blocked updates back.
+    (void)repo::take_apt_messages();
+    cache.Init(nullptr);
+    if (!pkgApplyStatus(cache) || pending_error()) fail_corrupt("apply the package states");
+    resolved = install_targets(cache, security_targets, false);
+  }
   if (!resolved || cache.BrokenCount() != 0) {
-    report_failure(sources, upgradable, candidate, cache, out);
+    report_failure(sources, before, options.security_only, cache, out);
     return out;
   }
   drop_garbage_new_installs(cache);
   if (cache.BrokenCount() != 0) {
-    report_failure(sources, upgradable, candidate, cache, out);
+    report_failure(sources, before, options.security_only, cache, out);
     return out;
   }
+  // apt-get install makes the packages it was given manual; the plan keeps
+  // the guest's flags (after the garbage step, which saw what apt-get sees).
+  if (options.security_only)
+    for (const Pkg& p : security_targets) cache.MarkAuto(p, before.was_auto[p->ID]);
 
   for (Pkg p = cache.PkgBegin(); !p.end(); ++p) {
     auto& state = cache[p];
     const Ver current = p.CurrentVer();
     if (state.Delete() && !current.end()) {
-      out.removed_packages.push_back(describe(sources, p, current, Ver(cache.GetCache())));
+      PackageChange removal = describe(sources, p, current, Ver(cache.GetCache()));
+      removal.auto_installed = before.was_auto[p->ID];
+      out.removed_packages.push_back(std::move(removal));
     } else if (state.NewInstall()) {
-      out.new_packages.push_back(describe(sources, p, current, state.InstVerIter(cache)));
+      PackageChange added = describe(sources, p, current, state.InstVerIter(cache));
+      added.auto_installed = (state.Flags & pkgCache::Flag::Auto) != 0;
+      out.new_packages.push_back(std::move(added));
     }
-    if (!upgradable[p->ID]) continue;
+    if (!before.upgradable[p->ID]) continue;
     using Action = PackageChange::Action;
-    Ver target = state.Upgrade() ? state.InstVerIter(cache) : candidate[p->ID];
+    Ver target = state.Upgrade() ? state.InstVerIter(cache) : before.candidate[p->ID];
     PackageChange change = describe(sources, p, current, target);
     if (state.Upgrade())
       change.action = Action::upgrade;
     else if (state.Delete())
       change.action = Action::removed;
     else
-      change.action = p->SelectedState == pkgCache::State::Hold ? Action::held : Action::kept_back;
+      change.action = not_done(before, p, options.security_only);
+    change.auto_installed =
+        state.Delete() ? before.was_auto[p->ID] : (state.Flags & pkgCache::Flag::Auto) != 0;
     out.updates.push_back(std::move(change));
   }
   sort_changes(out.updates);

@@ -1,5 +1,7 @@
-// One dist-upgrade on whatever apt is configured with right now (lists
-// directory and dpkg status): the steps apt-get's UpgradeHelper takes.
+// One resolution on whatever apt is configured with right now (lists
+// directory and dpkg status): the steps apt-get's UpgradeHelper takes for
+// dist-upgrade, or those of `apt-get install PKG...` for --security-only;
+// --exclude holds packages first, as `apt-mark hold` would.
 // Private to assess/.
 #pragma once
 
@@ -12,6 +14,6 @@ namespace dormant::assess::detail {
 // Error(corrupt) naming "dpkg status" when apt cannot read the caches (apt's
 // messages: in the per-image lists dormant writes itself, only the status is
 // foreign).
-Resolution resolve_configured(const SourceIndex& sources);
+Resolution resolve_configured(const SourceIndex& sources, const ResolveOptions& options = {});
 
 }  // namespace dormant::assess::detail

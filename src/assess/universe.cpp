@@ -128,7 +128,8 @@ Universe::Universe(UniverseOptions options) : impl_(std::make_unique<Impl>(std::
 
 Universe::~Universe() = default;
 
-Resolution Universe::resolve(const std::string& status, const std::string& extended_states) {
+Resolution Universe::resolve(const std::string& status, const std::string& extended_states,
+                             const ResolveOptions& options) {
   Impl& impl = *impl_;
   ScratchDir image(impl.images_dir / std::to_string(impl.next_image++));
   const fs::path status_file = image.path() / "status";
@@ -148,7 +149,7 @@ Resolution Universe::resolve(const std::string& status, const std::string& exten
   // per image. Only for the pruned caches: the full universe keeps apt's size.
   if (impl.full != nullptr) _config->Set("APT::Cache-HashTableSize", "4099");
   repo::use_status(status_file, states_file);
-  Resolution resolution = detail::resolve_configured(impl.sources);
+  Resolution resolution = detail::resolve_configured(impl.sources, options);
   resolution.pruned = impl.full != nullptr;
   return resolution;
 }

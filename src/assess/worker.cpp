@@ -18,6 +18,7 @@ struct RequestJob {
   std::string key;
   fs::path status_file;
   fs::path extended_states_file;
+  ResolveOptions options;
 };
 
 std::string read_text(const fs::path& path) {
@@ -57,9 +58,15 @@ int run_resolve_worker(const fs::path& request_file, std::ostream& out,
     if (const auto d = request.find("download"); d != request.end())
       download.emplace(d->at("archives_dir").get<std::string>(),
                        d->at("packages").get<std::vector<PackageRef>>());
-    for (const auto& job : request.at("jobs"))
-      jobs.push_back({job.at("key").get<std::string>(), job.at("status_file").get<std::string>(),
-                      job.at("extended_states_file").get<std::string>()});
+    for (const auto& job : request.at("jobs")) {
+      RequestJob parsed{job.at("key").get<std::string>(),
+                        job.at("status_file").get<std::string>(),
+                        job.at("extended_states_file").get<std::string>(),
+                        {}};
+      // Absent in requests that only ask for dist-upgrade.
+      if (const auto o = job.find("options"); o != job.end()) parsed.options = o->get<ResolveOptions>();
+      jobs.push_back(std::move(parsed));
+    }
   } catch (const std::exception& e) {
     // No job can be named: the parent reports the worker's exit for all.
     write_line(out, {{"fatal", std::string("bad worker request: ") + e.what()}});
@@ -84,7 +91,7 @@ int run_resolve_worker(const fs::path& request_file, std::ostream& out,
     if (before_job) before_job(job.key);
     try {
       const Resolution resolution =
-          universe->resolve(read_text(job.status_file), read_text(job.extended_states_file));
+          universe->resolve(read_text(job.status_file), read_text(job.extended_states_file), job.options);
       write_line(out, {{"key", job.key}, {"resolution", resolution}});
     } catch (const Error& e) {
       write_error(out, job.key, e.kind(), e.what());

@@ -20,6 +20,10 @@ std::string_view to_string(Action action) {
       return "kept-back";
     case Action::removed:
       return "removed";
+    case Action::excluded:
+      return "excluded";
+    case Action::deferred:
+      return "deferred";
   }
   return "upgrade";
 }
@@ -27,7 +31,8 @@ std::string_view to_string(Action action) {
 namespace {
 
 Action action_from(const std::string& name) {
-  for (Action a : {Action::upgrade, Action::held, Action::kept_back, Action::removed})
+  for (Action a : {Action::upgrade, Action::held, Action::kept_back, Action::removed, Action::excluded,
+                   Action::deferred})
     if (to_string(a) == name) return a;
   throw nlohmann::json::other_error::create(501, "unknown package change action '" + name + "'", nullptr);
 }
@@ -50,7 +55,8 @@ void to_json(nlohmann::json& j, const PackageChange& c) {
        {"security", c.security},
        {"source_package", c.source_package},
        {"source_version", c.source_version},
-       {"action", to_string(c.action)}};
+       {"action", to_string(c.action)},
+       {"auto_installed", c.auto_installed}};
 }
 
 void from_json(const nlohmann::json& j, PackageChange& c) {
@@ -64,6 +70,8 @@ void from_json(const nlohmann::json& j, PackageChange& c) {
   j.at("source_package").get_to(c.source_package);
   j.at("source_version").get_to(c.source_version);
   c.action = action_from(j.at("action").get<std::string>());
+  // Absent in results recorded before auto flags were reported.
+  c.auto_installed = j.value("auto_installed", false);
 }
 
 void to_json(nlohmann::json& j, const Resolution& r) {
@@ -72,6 +80,7 @@ void to_json(nlohmann::json& j, const Resolution& r) {
        {"updates", changes_json(r.updates)},
        {"new_packages", changes_json(r.new_packages)},
        {"removed_packages", changes_json(r.removed_packages)},
+       {"unknown_excludes", r.unknown_excludes},
        {"pruned", r.pruned},
        {"universe_packages", r.universe_packages}};
 }
@@ -82,6 +91,7 @@ void from_json(const nlohmann::json& j, Resolution& r) {
   j.at("updates").get_to(r.updates);
   j.at("new_packages").get_to(r.new_packages);
   j.at("removed_packages").get_to(r.removed_packages);
+  r.unknown_excludes = j.value("unknown_excludes", std::vector<std::string>{});
   j.at("pruned").get_to(r.pruned);
   j.at("universe_packages").get_to(r.universe_packages);
 }
@@ -122,6 +132,16 @@ void from_json(const nlohmann::json& j, UniverseOptions& o) {
     source.lists_dir = s.at("lists_dir").get<std::string>();
     o.sources.push_back(std::move(source));
   }
+}
+
+void to_json(nlohmann::json& j, const ResolveOptions& o) {
+  j = {{"security_only", o.security_only}, {"exclude", o.exclude}};
+}
+
+void from_json(const nlohmann::json& j, ResolveOptions& o) {
+  o = ResolveOptions{};
+  o.security_only = j.value("security_only", false);
+  o.exclude = j.value("exclude", std::vector<std::string>{});
 }
 
 ErrorKind error_kind_from_string(std::string_view name) {

@@ -153,7 +153,10 @@ std::vector<WorkerResult> resolve_in_worker(const fs::path& dormant_exe, const U
     const fs::path states = jobs_dir / ("job-" + std::to_string(i) + ".extended_states");
     write_text(status, jobs[i].status);
     write_text(states, jobs[i].extended_states);
-    job_list.push_back({{"key", jobs[i].key}, {"status_file", status}, {"extended_states_file", states}});
+    job_list.push_back({{"key", jobs[i].key},
+                        {"status_file", status},
+                        {"extended_states_file", states},
+                        {"options", jobs[i].options}});
   }
 
   const auto load_timeout = std::max(timeout_per_job, kMinLoadTimeout);

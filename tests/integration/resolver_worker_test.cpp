@@ -38,9 +38,9 @@ class ResolverWorker : public ::testing::Test {
     if (!resolver_repo().error.empty()) GTEST_FAIL() << resolver_repo().error;
   }
   std::vector<WorkerJob> jobs() const {
-    return {{"a", stanza("rt-plain", "1.0-1") + stanza("rt-app", "1.0-1"), ""},
-            {"b", stanza("rt-held", "1.0-1", "", "hold ok installed"), ""},
-            {"c", stanza("rt-seconly", "1.0-1") + stanza("rt-broken", "1.0", "Depends: rt-ghost\n"), ""}};
+    return {{"a", stanza("rt-plain", "1.0-1") + stanza("rt-app", "1.0-1"), "", {}},
+            {"b", stanza("rt-held", "1.0-1", "", "hold ok installed"), "", {}},
+            {"c", stanza("rt-seconly", "1.0-1") + stanza("rt-broken", "1.0", "Depends: rt-ghost\n"), "", {}}};
   }
   std::vector<WorkerResult> run(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
     return assess::resolve_in_worker(kWorker, resolver_options(tmp_.path() / "worker", false), jobs(),
@@ -118,9 +118,9 @@ TEST_F(ResolverWorker, UnloadableUniverseFailsEveryJob) {
 TEST(ResolverJson, RoundTrips) {
   Resolution r;
   r.updates.push_back({"libc6", "amd64", "2.36-9", "2.36-9+deb12u1", "debian", "bookworm", true, "glibc",
-                       "2.36-9+deb12u1", assess::PackageChange::Action::held});
-  r.removed_packages.push_back(
-      {"old", "i386", "1.0", "", "", "", false, "oldsrc", "1.0", assess::PackageChange::Action::removed});
+                       "2.36-9+deb12u1", assess::PackageChange::Action::held, false});
+  r.removed_packages.push_back({"old", "i386", "1.0", "", "", "", false, "oldsrc", "1.0",
+                                assess::PackageChange::Action::removed, true});
   r.broken = {"x:i386"};
   r.resolver_error = "E: Broken packages";
   r.pruned = true;

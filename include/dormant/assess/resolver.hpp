@@ -1,4 +1,5 @@
-// What `apt-get dist-upgrade` would do to one guest, computed on the host
+// What `apt-get dist-upgrade` (or a --security-only / --exclude variant of
+// it, ResolveOptions) would do to one guest, computed on the host
 // with libapt-pkg (the code apt-get itself runs) against indexes already
 // fetched and verified by repo::update_source.
 //
@@ -50,14 +51,38 @@ struct PackageChange {
   std::string
       source_package;  // Debian source package of the candidate (for advisories); installed one for removals
   std::string source_version;  // its version
-  // For updates only: what dist-upgrade does with it. `removed`: dist-upgrade
-  // removes the package instead of upgrading it (it is in removed_packages
-  // too); kept here so that a pending security fix is not lost from view.
-  enum class Action { upgrade, held, kept_back, removed } action = Action::upgrade;
+  // For updates only: what the resolution does with it. `removed`: it removes
+  // the package instead of upgrading it (it is in removed_packages too); kept
+  // here so that a pending security fix is not lost from view. `held`: the
+  // guest's dpkg selection is "hold". `excluded`: ResolveOptions::exclude
+  // keeps it. `deferred`: ResolveOptions::security_only leaves this
+  // non-security update out (one a security update needs is an `upgrade`).
+  // `kept_back`: the resolver keeps it back.
+  enum class Action { upgrade, held, kept_back, removed, excluded, deferred } action = Action::upgrade;
+  // apt's Auto flag in the resolved state (what `apt-mark showauto` would
+  // say afterwards): a new package pulled in as a dependency is automatic;
+  // an installed one keeps what its extended_states said; for a removal, the
+  // flag it had.
+  bool auto_installed = false;
 };
 
-// "upgrade", "held", "kept-back", "removed" (the JSON of docs/assess.schema.json).
+// "upgrade", "held", "kept-back", "removed", "excluded", "deferred" (the JSON
+// of docs/assess.schema.json).
 std::string_view to_string(PackageChange::Action action);
+
+// What to resolve (docs/design/patch.md, "patch/plan"). The default is
+// `apt-get dist-upgrade`.
+struct ResolveOptions {
+  // Upgrade only the installed packages whose update is `security`, plus what
+  // they need, as `apt-get install PKG...` of exactly those would (their Auto
+  // flags are kept, unlike apt-get install). Every other update is
+  // `deferred` unless one of them needs it.
+  bool security_only = false;
+  // "name" (every installed architecture) or "name:arch": kept at the
+  // installed version, as `apt-mark hold` would, then resolved. Names that
+  // are not installed are reported in Resolution::unknown_excludes.
+  std::vector<std::string> exclude;
+};
 
 struct Resolution {
   // The guest's dpkg database is already inconsistent (apt-get refuses with
@@ -74,8 +99,10 @@ struct Resolution {
   std::vector<PackageChange> updates;
   std::vector<PackageChange> new_packages;      // dist-upgrade installs these (sorted the same way)
   std::vector<PackageChange> removed_packages;  // dist-upgrade removes these (sorted the same way)
-  bool pruned = false;                          // resolved on the pruned universe
-  std::size_t universe_packages = 0;            // package count of the cache it was resolved in
+  // ResolveOptions::exclude entries that match no installed package (as given).
+  std::vector<std::string> unknown_excludes;
+  bool pruned = false;                // resolved on the pruned universe
+  std::size_t universe_packages = 0;  // package count of the cache it was resolved in
 };
 
 class Universe {
@@ -89,8 +116,10 @@ class Universe {
 
   // Resolves one guest. `status` is its /var/lib/dpkg/status,
   // `extended_states` its /var/lib/apt/extended_states ("" when it has none).
+  // `options` chooses dist-upgrade (the default), --security-only, --exclude.
   // Error(corrupt) when apt cannot parse the status (apt's messages).
-  Resolution resolve(const std::string& status, const std::string& extended_states);
+  Resolution resolve(const std::string& status, const std::string& extended_states,
+                     const ResolveOptions& options = {});
 
   // Fetches the .deb of each of `packages` into `archives_dir` (created 0755:
   // as root apt's methods run as _apt) with apt's pkgAcqArchive, which checks

@@ -3,8 +3,9 @@
 // is hostile input. A crash or a hang on one image costs that image only.
 //
 // Protocol: the parent writes a request file (JSON: the UniverseOptions and a
-// list of jobs, each a key and the paths of the image's status and
-// extended_states files) and runs `dormant __resolve-worker REQUEST_FILE`. The
+// list of jobs, each a key, the paths of the image's status and
+// extended_states files and optionally its ResolveOptions as "options":
+// {"security_only": bool, "exclude": [names]}) and runs `dormant __resolve-worker REQUEST_FILE`. The
 // worker loads one Universe, prints {"ready": true}, then one line per job, in
 // order, flushed:
 //   {"key": K, "resolution": {...}}   or   {"key": K, "error": {"kind": "corrupt", "message": "..."}}
@@ -39,6 +40,7 @@ struct WorkerJob {
   std::string key;  // the caller's name for the image; echoed back
   std::string status;
   std::string extended_states;
+  ResolveOptions options;  // "options" of the job in the request; absent: the default
 };
 
 struct WorkerResult {
@@ -70,6 +72,8 @@ void to_json(nlohmann::json& j, const Resolution& resolution);
 void from_json(const nlohmann::json& j, Resolution& resolution);
 void to_json(nlohmann::json& j, const UniverseOptions& options);
 void from_json(const nlohmann::json& j, UniverseOptions& options);
+void to_json(nlohmann::json& j, const ResolveOptions& options);
+void from_json(const nlohmann::json& j, ResolveOptions& options);  // missing fields: the default
 
 // "corrupt" <-> ErrorKind::corrupt; unknown names are ErrorKind::internal.
 ErrorKind error_kind_from_string(std::string_view name);
