@@ -15,11 +15,7 @@ namespace {
 
 constexpr std::uint64_t max_link_size = 4096;
 
-std::string errcode_text(errcode_t code) {
-  static std::once_flag once;
-  std::call_once(once, [] { initialize_ext2_error_table(); });
-  return error_message(code);
-}
+std::string errcode_text(errcode_t code) { return ext_error_text(code); }
 
 std::uint32_t le32(const std::byte* p) {
   return std::to_integer<std::uint32_t>(p[0]) | std::to_integer<std::uint32_t>(p[1]) << 8 |
@@ -86,6 +82,12 @@ int list_callback(ext2_ino_t, int, ext2_dir_entry* dirent, int, int, char*, void
 
 }  // namespace
 
+std::string ext_error_text(errcode_t code) {
+  static std::once_flag once;
+  std::call_once(once, [] { initialize_ext2_error_table(); });
+  return error_message(code);
+}
+
 ExtFilesystem::ExtFilesystem(std::unique_ptr<ext_io::Context> context, ext2_filsys fs)
     : context_(std::move(context)), fs_(fs) {
   type_ = ext_type_from_features(fs_->super->s_feature_compat, fs_->super->s_feature_incompat,
@@ -93,6 +95,7 @@ ExtFilesystem::ExtFilesystem(std::unique_ptr<ext_io::Context> context, ext2_fils
 }
 
 ExtFilesystem::~ExtFilesystem() {
+  if (fs_ == nullptr) return;  // closed already
   // ext2fs_close flushes a writable filesystem; a read-only one is just freed.
   if (fs_->flags & EXT2_FLAG_RW)
     ext2fs_close2(fs_, 0);
@@ -105,11 +108,19 @@ void ExtFilesystem::raise(errcode_t code, std::string_view what) {
   fail(ErrorKind::corrupt, context_->device().describe(), "{}: {}: {}", type_, what, errcode_text(code));
 }
 
+void ExtFilesystem::close() {
+  if (fs_ == nullptr) return;
+  // ext2fs_close_free frees the handle even when writing fails.
+  errcode_t code = ext2fs_close_free(&fs_);
+  fs_ = nullptr;
+  if (code) raise(code, "writing the superblock, group descriptors and bitmaps");
+}
+
 std::string ExtFilesystem::uuid() const {
   const auto* u = fs_->super->s_uuid;
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-                     u[15]);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
 std::string ExtFilesystem::label() const {
@@ -138,8 +149,8 @@ std::optional<Inode> ExtFilesystem::lookup(const Inode& dir, std::string_view na
       name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
     return std::nullopt;
   ext2_ino_t ino = 0;
-  errcode_t code = ext2fs_lookup(fs_, static_cast<ext2_ino_t>(dir.id), name.data(), static_cast<int>(name.size()),
-                                 nullptr, &ino);
+  errcode_t code = ext2fs_lookup(fs_, static_cast<ext2_ino_t>(dir.id), name.data(),
+                                 static_cast<int>(name.size()), nullptr, &ino);
   if (code == EXT2_ET_FILE_NOT_FOUND) return std::nullopt;
   if (code) raise(code, fmt::format("directory inode {}: looking up '{}'", dir.id, name));
   return make_inode(ino, read_raw(ino));
@@ -152,19 +163,20 @@ std::string ExtFilesystem::read_link(const Inode& link) {
     fail(ErrorKind::usage, context_->device().describe(), "{}: inode {} is not a symlink", type_, ino);
   const std::uint64_t size = EXT2_I_SIZE(&raw);
   if (size > max_link_size)
-    fail(ErrorKind::corrupt, context_->device().describe(), "{}: symlink inode {} claims a {}-byte target (over {})",
-         type_, ino, size, max_link_size);
+    fail(ErrorKind::corrupt, context_->device().describe(),
+         "{}: symlink inode {} claims a {}-byte target (over {})", type_, ino, size, max_link_size);
   if (raw.i_flags & EXT4_ENCRYPT_FL)
-    fail(ErrorKind::unsupported, context_->device().describe(), "{}: symlink inode {} is encrypted (fscrypt)", type_,
-         ino);
+    fail(ErrorKind::unsupported, context_->device().describe(), "{}: symlink inode {} is encrypted (fscrypt)",
+         type_, ino);
   if (raw.i_flags & EXT4_INLINE_DATA_FL) {
     // Inline data may hold up to 60 bytes in i_block plus the system.data xattr.
     std::array<char, max_link_size + 64> buffer{};
     std::size_t inline_size = 0;
-    if (errcode_t code = ext2fs_inline_data_size(fs_, ino, &inline_size)) raise(code, fmt::format("inode {}", ino));
+    if (errcode_t code = ext2fs_inline_data_size(fs_, ino, &inline_size))
+      raise(code, fmt::format("inode {}", ino));
     if (inline_size > buffer.size())
-      fail(ErrorKind::corrupt, context_->device().describe(), "{}: symlink inode {} has {} bytes of inline data",
-           type_, ino, inline_size);
+      fail(ErrorKind::corrupt, context_->device().describe(),
+           "{}: symlink inode {} has {} bytes of inline data", type_, ino, inline_size);
     if (errcode_t code = ext2fs_inline_data_get(fs_, ino, &raw, buffer.data(), &inline_size))
       raise(code, fmt::format("inode {}: inline data", ino));
     return std::string(buffer.data(), std::min<std::size_t>(size, inline_size));
@@ -180,7 +192,8 @@ std::string ExtFilesystem::read(const Inode& file, std::uint64_t cap) {
   const auto ino = static_cast<ext2_ino_t>(file.id);
   ext2_inode raw = read_raw(ino);
   if (!LINUX_S_ISREG(raw.i_mode))
-    fail(ErrorKind::unsupported, context_->device().describe(), "{}: inode {} is not a regular file", type_, ino);
+    fail(ErrorKind::unsupported, context_->device().describe(), "{}: inode {} is not a regular file", type_,
+         ino);
   return read_content(ino, raw, cap);
 }
 
@@ -188,10 +201,11 @@ std::string ExtFilesystem::read_content(ext2_ino_t ino, ext2_inode& raw, std::ui
   const std::uint64_t size = EXT2_I_SIZE(&raw);
   // The cap is checked against i_size before a single data block is read.
   if (size > cap)
-    fail(ErrorKind::limit, context_->device().describe(), "{}: inode {} holds {} bytes, over the cap of {}", type_,
-         ino, size, cap);
+    fail(ErrorKind::limit, context_->device().describe(), "{}: inode {} holds {} bytes, over the cap of {}",
+         type_, ino, size, cap);
   if (raw.i_flags & EXT4_ENCRYPT_FL)
-    fail(ErrorKind::unsupported, context_->device().describe(), "{}: inode {} is encrypted (fscrypt)", type_, ino);
+    fail(ErrorKind::unsupported, context_->device().describe(), "{}: inode {} is encrypted (fscrypt)", type_,
+         ino);
   if (size > 0 && (raw.i_flags & EXT4_EXTENTS_FL) && !(raw.i_flags & EXT4_INLINE_DATA_FL))
     return read_extents(ino, raw, size);
   return read_with_file_api(ino, raw, size);
@@ -200,7 +214,8 @@ std::string ExtFilesystem::read_content(ext2_ino_t ino, ext2_inode& raw, std::ui
 std::string ExtFilesystem::read_with_file_api(ext2_ino_t ino, ext2_inode& raw, std::uint64_t size) {
   std::string content(static_cast<std::size_t>(size), '\0');
   ext2_file_t handle = nullptr;
-  if (errcode_t code = ext2fs_file_open2(fs_, ino, &raw, 0, &handle)) raise(code, fmt::format("inode {}: open", ino));
+  if (errcode_t code = ext2fs_file_open2(fs_, ino, &raw, 0, &handle))
+    raise(code, fmt::format("inode {}: open", ino));
   std::size_t done = 0;
   errcode_t code = 0;
   while (done < content.size()) {
@@ -213,8 +228,8 @@ std::string ExtFilesystem::read_with_file_api(ext2_ino_t ino, ext2_inode& raw, s
   ext2fs_file_close(handle);
   if (code) raise(code, fmt::format("inode {}: read at byte {}", ino, done));
   if (done != content.size())
-    fail(ErrorKind::corrupt, context_->device().describe(), "{}: inode {}: {} of {} bytes readable", type_, ino, done,
-         content.size());
+    fail(ErrorKind::corrupt, context_->device().describe(), "{}: inode {}: {} of {} bytes readable", type_,
+         ino, done, content.size());
   return content;
 }
 
@@ -230,7 +245,8 @@ std::string ExtFilesystem::read_extents(ext2_ino_t ino, ext2_inode& raw, std::ui
   std::string content(static_cast<std::size_t>(blocks * block_size), '\0');
 
   ext2_extent_handle_t handle = nullptr;
-  if (errcode_t code = ext2fs_extent_open2(fs_, ino, &raw, &handle)) raise(code, fmt::format("inode {}: extents", ino));
+  if (errcode_t code = ext2fs_extent_open2(fs_, ino, &raw, &handle))
+    raise(code, fmt::format("inode {}: extents", ino));
   struct Closer {
     ext2_extent_handle_t h;
     ~Closer() { ext2fs_extent_free(h); }
@@ -242,7 +258,8 @@ std::string ExtFilesystem::read_extents(ext2_ino_t ino, ext2_inode& raw, std::ui
   // there cannot be more useful leaves than blocks.
   for (std::uint64_t visited = 0; code == 0; ++visited) {
     if (visited > 2 * blocks + 64)
-      fail(ErrorKind::corrupt, context_->device().describe(), "{}: inode {}: extent tree does not end", type_, ino);
+      fail(ErrorKind::corrupt, context_->device().describe(), "{}: inode {}: extent tree does not end", type_,
+           ino);
     if ((extent.e_flags & EXT2_EXTENT_FLAGS_LEAF) && !(extent.e_flags & EXT2_EXTENT_FLAGS_UNINIT) &&
         extent.e_lblk < blocks) {
       const std::uint64_t count = std::min<std::uint64_t>(extent.e_len, blocks - extent.e_lblk);
@@ -270,11 +287,12 @@ std::vector<std::pair<std::string, Inode>> ExtFilesystem::list(const Inode& dir,
   if (dir.type != FileType::directory)
     fail(ErrorKind::usage, context_->device().describe(), "{}: inode {} is not a directory", type_, dir.id);
   ListState state{this, max_entries, {}, false, nullptr};
-  errcode_t code = ext2fs_dir_iterate2(fs_, static_cast<ext2_ino_t>(dir.id), 0, nullptr, list_callback, &state);
+  errcode_t code =
+      ext2fs_dir_iterate2(fs_, static_cast<ext2_ino_t>(dir.id), 0, nullptr, list_callback, &state);
   if (state.error) std::rethrow_exception(state.error);
   if (state.over_limit)
-    fail(ErrorKind::limit, context_->device().describe(), "{}: directory inode {} has more than {} entries", type_,
-         dir.id, max_entries);
+    fail(ErrorKind::limit, context_->device().describe(), "{}: directory inode {} has more than {} entries",
+         type_, dir.id, max_entries);
   if (code) raise(code, fmt::format("directory inode {}", dir.id));
   std::vector<std::pair<std::string, Inode>> entries;
   entries.reserve(state.names.size());
@@ -284,12 +302,14 @@ std::vector<std::pair<std::string, Inode>> ExtFilesystem::list(const Inode& dir,
 
 std::unique_ptr<Filesystem> open_ext_filesystem(BlockDevice& device, bool writable) {
   if (writable && !device.writable())
-    fail(ErrorKind::usage, device.describe(), "cannot open the filesystem for writing: the device is read-only");
+    fail(ErrorKind::usage, device.describe(),
+         "cannot open the filesystem for writing: the device is read-only");
   auto context = std::make_unique<ext_io::Context>(device, writable);
   int flags = EXT2_FLAG_64BITS;
   if (writable) flags |= EXT2_FLAG_RW;
   ext2_filsys fs = nullptr;
-  errcode_t code = ext2fs_open2(context->channel_name().c_str(), nullptr, flags, 0, 0, ext_io::manager(), &fs);
+  errcode_t code =
+      ext2fs_open2(context->channel_name().c_str(), nullptr, flags, 0, 0, ext_io::manager(), &fs);
   if (code == 0) return std::make_unique<ExtFilesystem>(std::move(context), fs);
 
   if (auto pending = context->take_pending()) std::rethrow_exception(pending);
@@ -297,25 +317,29 @@ std::unique_ptr<Filesystem> open_ext_filesystem(BlockDevice& device, bool writab
     case EXT2_ET_BAD_MAGIC:
     case EXT2_ET_SHORT_READ:  // a device smaller than a superblock
       if (std::uint64_t backup = find_backup_superblock(device))
-        fail(ErrorKind::corrupt, device.describe(),
-             "ext superblock is corrupt (a backup superblock exists at block {}: `e2fsck -b {}` on a copy can "
-             "repair it)",
-             backup, backup);
+        fail(
+            ErrorKind::corrupt, device.describe(),
+            "ext superblock is corrupt (a backup superblock exists at block {}: `e2fsck -b {}` on a copy can "
+            "repair it)",
+            backup, backup);
       return nullptr;
     case EXT2_ET_UNSUPP_FEATURE:
     case EXT2_ET_RO_UNSUPP_FEATURE:
-      fail(ErrorKind::unsupported, device.describe(), "ext filesystem uses a feature libext2fs cannot read ({})",
-           errcode_text(code));
+      fail(ErrorKind::unsupported, device.describe(),
+           "ext filesystem uses a feature libext2fs cannot read ({})", errcode_text(code));
     case EXT2_ET_NO_MEMORY:
       fail(ErrorKind::io, device.describe(), "ext filesystem: {}", errcode_text(code));
     default:
       if (std::uint64_t backup = find_backup_superblock(device))
         fail(ErrorKind::corrupt, device.describe(),
-             "ext superblock is corrupt (libext2fs: {}); a backup superblock exists at block {}: `e2fsck -b {}` "
+             "ext superblock is corrupt (libext2fs: {}); a backup superblock exists at block {}: `e2fsck -b "
+             "{}` "
              "on a copy can repair it",
              errcode_text(code), backup, backup);
-      fail(ErrorKind::corrupt, device.describe(), "ext superblock is corrupt (libext2fs: {}); check a copy with "
-           "e2fsck -n", errcode_text(code));
+      fail(ErrorKind::corrupt, device.describe(),
+           "ext superblock is corrupt (libext2fs: {}); check a copy with "
+           "e2fsck -n",
+           errcode_text(code));
   }
 }
 

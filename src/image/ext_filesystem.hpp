@@ -11,6 +11,10 @@
 
 namespace dormant::image {
 
+// libext2fs's text for an error code ("Could not allocate block in ext2
+// filesystem"), with the ext2 error table initialised.
+std::string ext_error_text(errcode_t code);
+
 class ExtFilesystem final : public Filesystem {
  public:
   // Throws as open_ext_filesystem does; `fs` is an open libext2fs handle on
@@ -34,6 +38,17 @@ class ExtFilesystem final : public Filesystem {
   bool needs_recovery() const;
   const ext_io::Stats& io_stats() const { return context_->stats(); }
 
+  // For the write path (ext_writer): the open handle (null after close()),
+  // the device it lies on, and the error mapping.
+  ext2_filsys handle() { return fs_; }
+  BlockDevice& device() { return context_->device(); }
+  // Rethrows a device error kept by the channel, else Error(corrupt).
+  [[noreturn]] void raise(errcode_t code, std::string_view what);
+  // Writes the superblock, group descriptors and bitmaps of a writable
+  // filesystem and frees the handle (ext2fs_close_free); errors are thrown,
+  // where the destructor would drop them. The filesystem is unusable after.
+  void close();
+
  private:
   Inode make_inode(ext2_ino_t ino, const ext2_inode& raw) const;
   ext2_inode read_raw(ext2_ino_t ino);
@@ -41,8 +56,6 @@ class ExtFilesystem final : public Filesystem {
   std::string read_content(ext2_ino_t ino, ext2_inode& raw, std::uint64_t cap);
   std::string read_with_file_api(ext2_ino_t ino, ext2_inode& raw, std::uint64_t size);
   std::string read_extents(ext2_ino_t ino, ext2_inode& raw, std::uint64_t size);
-  // Rethrows a device error kept by the channel, else Error(corrupt).
-  [[noreturn]] void raise(errcode_t code, std::string_view what);
 
   std::unique_ptr<ext_io::Context> context_;  // outlives fs_
   ext2_filsys fs_;

@@ -32,8 +32,8 @@ bool needs_guestfs(std::string_view type) {
 // inspect packages).
 bool is_virtual_fstype(std::string_view type) {
   static constexpr std::array<std::string_view, 20> names = {
-      "swap",   "proc",   "sysfs", "tmpfs",  "devtmpfs", "devpts", "nfs",     "nfs4",    "cifs",  "smbfs",
-      "none",   "cgroup", "cgroup2", "securityfs", "debugfs", "efivarfs", "fuse", "sshfs", "9p", "virtiofs"};
+      "swap", "proc",   "sysfs",   "tmpfs",      "devtmpfs", "devpts",   "nfs",  "nfs4",  "cifs", "smbfs",
+      "none", "cgroup", "cgroup2", "securityfs", "debugfs",  "efivarfs", "fuse", "sshfs", "9p",   "virtiofs"};
   return std::find(names.begin(), names.end(), type) != names.end() || type.starts_with("fuse.");
 }
 
@@ -82,7 +82,9 @@ struct Volume {
   std::string where() const { return number == 0 ? "whole disk" : fmt::format("partition {}", number); }
   // This volume's opened filesystem mounted at `mountpoint`.
   FastMount mount_at(std::string mountpoint) const {
-    return {{std::move(mountpoint), where(), std::string(fs->type()), fs->uuid()}, fs};
+    return {{std::move(mountpoint), where(), std::string(fs->type()), fs->uuid(),
+             number == 0 ? 0 : partition.offset, device->size()},
+            fs};
   }
 };
 
@@ -90,7 +92,8 @@ struct Volume {
 // nullopt for anything else. Guests with several disks are not resolved.
 std::optional<int> kernel_name_partition(std::string_view spec) {
   static const std::regex scsi_like(R"(/dev/(?:xvd|vd|sd|hd)[a-z]{1,3}([0-9]{0,3}))");
-  static const std::regex nvme_like(R"(/dev/(?:nvme[0-9]{1,3}n[0-9]{1,3}|mmcblk[0-9]{1,3})(?:p([0-9]{1,3}))?)");
+  static const std::regex nvme_like(
+      R"(/dev/(?:nvme[0-9]{1,3}n[0-9]{1,3}|mmcblk[0-9]{1,3})(?:p([0-9]{1,3}))?)");
   if (spec.size() > 64) return std::nullopt;
   std::match_results<std::string_view::const_iterator> match;
   if (std::regex_match(spec.begin(), spec.end(), match, scsi_like) ||
@@ -103,7 +106,8 @@ std::string unescape_udev(std::string_view name) {
   // udev escapes '/' and other unsafe bytes in by-label names as \x2f.
   std::string out;
   for (std::size_t i = 0; i < name.size(); ++i) {
-    if (name[i] == '\\' && i + 3 < name.size() && name[i + 1] == 'x' && std::isxdigit(static_cast<unsigned char>(name[i + 2])) &&
+    if (name[i] == '\\' && i + 3 < name.size() && name[i + 1] == 'x' &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 2])) &&
         std::isxdigit(static_cast<unsigned char>(name[i + 3]))) {
       out.push_back(static_cast<char>(std::stoi(std::string(name.substr(i + 2, 2)), nullptr, 16)));
       i += 3;
@@ -122,7 +126,8 @@ Volume* find_volume(std::vector<Volume>& volumes, std::string_view spec) {
   auto tagged = [&](std::string_view tag) -> std::optional<std::string> {
     if (spec.size() > tag.size() && iequals(spec.substr(0, tag.size()), tag)) {
       std::string value(spec.substr(tag.size()));
-      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+          value.back() == value.front())
         value = value.substr(1, value.size() - 2);
       return value;
     }
@@ -130,7 +135,8 @@ Volume* find_volume(std::vector<Volume>& volumes, std::string_view spec) {
   };
   std::optional<std::string> value;
   if ((value = tagged("UUID=")) || (value = tagged("/dev/disk/by-uuid/")))
-    return by([&](const Volume& v) { return !v.signature.uuid.empty() && iequals(v.signature.uuid, *value); });
+    return by(
+        [&](const Volume& v) { return !v.signature.uuid.empty() && iequals(v.signature.uuid, *value); });
   if ((value = tagged("LABEL=")) || (value = tagged("/dev/disk/by-label/"))) {
     const std::string label = unescape_udev(*value);
     return by([&](const Volume& v) { return !v.signature.label.empty() && v.signature.label == label; });
@@ -139,7 +145,9 @@ Volume* find_volume(std::vector<Volume>& volumes, std::string_view spec) {
     return by([&](const Volume& v) { return !v.partuuid.empty() && iequals(v.partuuid, *value); });
   if ((value = tagged("PARTLABEL=")) || (value = tagged("/dev/disk/by-partlabel/"))) {
     const std::string label = unescape_udev(*value);
-    return by([&](const Volume& v) { return v.number != 0 && !v.partition.name.empty() && v.partition.name == label; });
+    return by([&](const Volume& v) {
+      return v.number != 0 && !v.partition.name.empty() && v.partition.name == label;
+    });
   }
   if (auto number = kernel_name_partition(spec))
     return by([&](const Volume& v) { return v.number == *number; });
@@ -148,7 +156,8 @@ Volume* find_volume(std::vector<Volume>& volumes, std::string_view spec) {
 
 std::string describe_volumes(const std::vector<Volume>& volumes) {
   if (volumes.size() == 1 && volumes.front().number == 0)
-    return fmt::format("whole disk: {}", volumes.front().signature.type.empty() ? "unknown" : volumes.front().signature.type);
+    return fmt::format("whole disk: {}",
+                       volumes.front().signature.type.empty() ? "unknown" : volumes.front().signature.type);
   if (volumes.empty()) return "partitions: none";
   std::string out = "partitions:";
   for (std::size_t i = 0; i < volumes.size(); ++i)
@@ -180,7 +189,8 @@ std::string mbr_disk_id(BlockDevice& disk) {
   if (disk.size() < 512) return "";
   disk.read(440, id);
   std::uint32_t value = 0;
-  for (int i = 3; i >= 0; --i) value = value << 8 | std::to_integer<std::uint32_t>(id[static_cast<std::size_t>(i)]);
+  for (int i = 3; i >= 0; --i)
+    value = value << 8 | std::to_integer<std::uint32_t>(id[static_cast<std::size_t>(i)]);
   return fmt::format("{:08x}", value);
 }
 
@@ -190,7 +200,15 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
   OpenedGuest guest;
   guest.probe = probe_image(image, options.probe);
   const std::string subject = guest.probe.path.string();
-  guest.disk = open_nbd(guest.probe);
+  if (options.writable && (guest.probe.format != ImageFormat::qcow2 || !guest.probe.backing_file))
+    // The guard that keeps library images read-only: writes go only into a
+    // qcow2 overlay, whose backing file qemu opens read-only.
+    fail(ErrorKind::unsupported, subject,
+         "refusing to open for writing: dormant writes only into a qcow2 overlay with a backing file, and "
+         "this "
+         "is a {} image{}",
+         to_string(guest.probe.format), guest.probe.backing_file ? "" : " without a backing file");
+  guest.disk = open_nbd(guest.probe, NbdOptions{.writable = options.writable});
 
   const PartitionTable table = read_partition_table(*guest.disk);
   std::vector<Volume> volumes;
@@ -217,7 +235,7 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
     // damaged has no signature, and open_ext_filesystem tells it apart.
     if (!volume.signature.type.starts_with("ext") && !volume.signature.type.empty()) continue;
     try {
-      if (auto fs = open_ext_filesystem(*volume.device)) {
+      if (auto fs = open_ext_filesystem(*volume.device, options.writable)) {
         volume.fs = fs.get();
         guest.filesystems.push_back(std::move(fs));
       }
@@ -228,6 +246,9 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
   }
 
   auto fall_back = [&](std::string why) -> OpenedGuest {
+    if (options.writable)
+      fail(ErrorKind::unsupported, subject, "{} ({}); dormant writes into a guest offline only on ext2/3/4",
+           why, describe_volumes(volumes));
     if (!options.allow_guestfs)
       fail(ErrorKind::unsupported, subject, "{} ({}); the guestfs fallback can read it but is disabled", why,
            describe_volumes(volumes));
@@ -262,8 +283,10 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
   }
   if (candidates.empty()) {
     for (const auto& volume : volumes)
-      if (volume.open_error && !guestfs_could_help) throw *volume.open_error;  // e.g. a corrupt root superblock
-    if (guestfs_could_help) return fall_back("no ext2/3/4 root filesystem found, the root may be on LVM, XFS, btrfs or LUKS");
+      if (volume.open_error && !guestfs_could_help)
+        throw *volume.open_error;  // e.g. a corrupt root superblock
+    if (guestfs_could_help)
+      return fall_back("no ext2/3/4 root filesystem found, the root may be on LVM, XFS, btrfs or LUKS");
     fail(ErrorKind::unsupported, subject, "no Linux root filesystem found ({})", describe_volumes(volumes));
   }
   // Prefer the root whose own fstab mounts "/" from itself, then one with an fstab.
@@ -275,7 +298,8 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
   };
   auto chosen = std::find_if(candidates.begin(), candidates.end(), mounts_itself);
   if (chosen == candidates.end())
-    chosen = std::find_if(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.fstab.has_value(); });
+    chosen = std::find_if(candidates.begin(), candidates.end(),
+                          [](const Candidate& c) { return c.fstab.has_value(); });
   if (chosen == candidates.end()) chosen = candidates.begin();
 
   Volume& root = *chosen->volume;
@@ -284,7 +308,8 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
     const std::string mountpoint = normalise_mountpoint(entry.mountpoint);
     if (mountpoint.empty() || mountpoint == "/" || is_virtual_fstype(entry.fstype)) continue;
     if (entry.options.find("noauto") != std::string::npos && !is_essential(mountpoint)) continue;
-    if (std::any_of(mounts.begin(), mounts.end(), [&](const FastMount& m) { return m.info.mountpoint == mountpoint; }))
+    if (std::any_of(mounts.begin(), mounts.end(),
+                    [&](const FastMount& m) { return m.info.mountpoint == mountpoint; }))
       continue;  // a later line over the same mountpoint: keep the first
     Volume* volume = find_volume(volumes, entry.spec);
     if (volume && volume->fs) {
@@ -296,12 +321,14 @@ OpenedGuest open_guest(const std::filesystem::path& image, const OpenOptions& op
     const std::string seen = volume ? volume->signature.type : std::string();
     if (needs_guestfs(seen) || needs_guestfs(entry.fstype) || entry.spec.starts_with("/dev/mapper/") ||
         (!volume && guestfs_could_help))
-      return fall_back(fmt::format("fstab entry '{}' for {} is on {}, which the fast path cannot read", entry.spec,
-                                   mountpoint, seen.empty() ? entry.fstype : seen));
+      return fall_back(fmt::format("fstab entry '{}' for {} is on {}, which the fast path cannot read",
+                                   entry.spec, mountpoint, seen.empty() ? entry.fstype : seen));
     fail(ErrorKind::unsupported, subject,
          "fstab entry '{}' for {} names {} ({}); the fast path reads only ext2/3/4 on this disk", entry.spec,
-         mountpoint, volume ? volume->where() : "no filesystem on this disk", seen.empty() ? entry.fstype : seen);
+         mountpoint, volume ? volume->where() : "no filesystem on this disk",
+         seen.empty() ? entry.fstype : seen);
   }
+  for (const auto& mount : mounts) guest.mounted.push_back(mount.fs);
   guest.view = make_fast_guest_view(std::move(mounts), subject);
   return guest;
 }

@@ -163,6 +163,12 @@ class NbdDevice final : public BlockDevice {
     // make sense of the image there (e.g. a qcow2 marked corrupt); a broken
     // connection is a host problem.
     bool transport = error == ENOTCONN || error == ESHUTDOWN || error == ECONNRESET || error == EPIPE;
+    // A write that grows the image (an overlay) fails with ENOSPC/EDQUOT when
+    // the host filesystem is full: a host problem, not a damaged image.
+    if (error == ENOSPC || error == EDQUOT || error == EFBIG)
+      fail(ErrorKind::io, name_,
+           "{} of {} bytes at offset {} failed: {} (the host filesystem holding the image is full)", what,
+           count, offset, reason);
     fail(transport ? ErrorKind::io : ErrorKind::corrupt, name_, "{} of {} bytes at offset {} failed: {}",
          what, count, offset, reason);
   }

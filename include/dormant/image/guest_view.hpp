@@ -26,6 +26,10 @@ struct MountInfo {
   std::string device;      // "partition 2", "/dev/vg0/root"
   std::string fstype;      // "ext4"
   std::string uuid;
+  // Fast path: where the filesystem lies on the virtual disk (length 0 on
+  // the guestfs path).
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
 };
 
 class GuestView {
@@ -47,8 +51,11 @@ class GuestView {
 
 struct OpenOptions {
   ProbeOptions probe;
-  bool allow_guestfs = true;  // fall back to libguestfs when the fast path cannot
+  bool allow_guestfs = true;           // fall back to libguestfs when the fast path cannot
   std::vector<std::string> luks_keys;  // tried in order for LUKS volumes (guestfs)
+  // Open the NBD export and the ext filesystems for writing (GuestWriter,
+  // qcow2 overlays only); no guestfs fallback then.
+  bool writable = false;
 };
 
 // An image opened for inspection. Members are destroyed in reverse order, so
@@ -58,6 +65,8 @@ struct OpenedGuest {
   std::unique_ptr<BlockDevice> disk;  // null on the guestfs path
   std::vector<std::unique_ptr<BlockDevice>> partitions;
   std::vector<std::unique_ptr<Filesystem>> filesystems;
+  // Fast path: the filesystem mounted at each of view->mounts(), same order.
+  std::vector<Filesystem*> mounted;
   std::unique_ptr<GuestView> view;
 };
 
