@@ -12,9 +12,18 @@ namespace dormant::testing {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kGoodImages = {
-    "ext4-whole-full.raw",   "mbr-ext4.qcow2",     "mbr-logical-ext4.vmdk", "gpt-vfat-ext4.vhdx",
-    "gpt4k-ext4.vpc",        "ext2-whole.qcow2",   "mbr-ext3.raw",          "gpt-multifs.qcow2",
-    "backing-base.qcow2",    "backing-overlay.qcow2", "hostile/os-release-escape.raw",
+    "ext4-whole-full.raw",
+    "mbr-ext4.qcow2",
+    "mbr-logical-ext4.vmdk",
+    "gpt-vfat-ext4.vhdx",
+    "gpt4k-ext4.vpc",
+    "ext2-whole.qcow2",
+    "mbr-ext3.raw",
+    "gpt-multifs.qcow2",
+    "backing-base.qcow2",
+    "backing-overlay.qcow2",
+    "hostile/os-release-escape.raw",
+    "dirty-journal.qcow2",
 };
 
 const std::vector<std::string> kHostileImages = {
@@ -84,11 +93,14 @@ const nlohmann::json& manifest_entry(std::string_view file) {
   for (const auto& entry : manifest().at("images")) {
     if (entry.at("file").get<std::string>() == file) return entry;
   }
-  throw std::runtime_error("manifest.json lists no image " + std::string(file) +
-                           ": the fixtures are older than the tests, rebuild them with tests/fixtures/make-images.sh");
+  throw std::runtime_error(
+      "manifest.json lists no image " + std::string(file) +
+      ": the fixtures are older than the tests, rebuild them with tests/fixtures/make-images.sh");
 }
 
-fs::path image_path(const nlohmann::json& entry) { return fixtures_dir() / entry.at("file").get<std::string>(); }
+fs::path image_path(const nlohmann::json& entry) {
+  return fixtures_dir() / entry.at("file").get<std::string>();
+}
 
 fs::path tree_path(const nlohmann::json& entry) {
   fs::path tree = entry.at("tree").get<std::string>();
@@ -98,9 +110,10 @@ fs::path tree_path(const nlohmann::json& entry) {
 ExpectedGuest expected_from_tree(const fs::path& tree) {
   ExpectedGuest expected;
   auto admindir = "--admindir=" + (tree / "var/lib/dpkg").string();
-  auto rows = must_run({"dpkg-query", admindir, "-W",
-                        "-f=${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\t"
-                        "${db:Status-Status}\\t${db:Status-Want}\\n"});
+  auto rows =
+      must_run({"dpkg-query", admindir, "-W",
+                "-f=${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\t"
+                "${db:Status-Status}\\t${db:Status-Want}\\n"});
   for (const auto& line : split(rows.out, '\n')) {
     if (line.empty()) continue;
     auto f = split(line, '\t');
@@ -118,7 +131,9 @@ ExpectedGuest expected_from_tree(const fs::path& tree) {
                       "sh", (tree / "usr/lib/os-release").string()});
   auto values = split(os.out, '\n');
   values.resize(4);
-  expected.os_release = {{"ID", values[0]}, {"VERSION_ID", values[1]}, {"PRETTY_NAME", values[2]},
+  expected.os_release = {{"ID", values[0]},
+                         {"VERSION_ID", values[1]},
+                         {"PRETTY_NAME", values[2]},
                          {"VERSION_CODENAME", values[3]}};
   expected.debian_version = first_line_of(tree / "etc/debian_version");
   expected.hostname = first_line_of(tree / "etc/hostname");
@@ -136,19 +151,22 @@ ExpectedGuest expected_from_tree(const fs::path& tree) {
     }
   }
   std::sort(expected.kernels.begin(), expected.kernels.end());
-  expected.kernels.erase(std::unique(expected.kernels.begin(), expected.kernels.end()), expected.kernels.end());
+  expected.kernels.erase(std::unique(expected.kernels.begin(), expected.kernels.end()),
+                         expected.kernels.end());
   return expected;
 }
 
 std::string describe_package_diff(const std::vector<ExpectedPackage>& expected,
                                   const std::vector<ExpectedPackage>& actual) {
   auto show = [](const ExpectedPackage& p) {
-    return p.name + " " + p.version + " " + p.arch + " src=" + p.source + " " + p.source_version + " " + p.status +
-           " want=" + p.want;
+    return p.name + " " + p.version + " " + p.arch + " src=" + p.source + " " + p.source_version + " " +
+           p.status + " want=" + p.want;
   };
   std::vector<ExpectedPackage> missing, extra;
-  std::set_difference(expected.begin(), expected.end(), actual.begin(), actual.end(), std::back_inserter(missing));
-  std::set_difference(actual.begin(), actual.end(), expected.begin(), expected.end(), std::back_inserter(extra));
+  std::set_difference(expected.begin(), expected.end(), actual.begin(), actual.end(),
+                      std::back_inserter(missing));
+  std::set_difference(actual.begin(), actual.end(), expected.begin(), expected.end(),
+                      std::back_inserter(extra));
   std::ostringstream out;
   std::size_t shown = 0;
   for (const auto& p : missing) {
@@ -161,7 +179,8 @@ std::string describe_package_diff(const std::vector<ExpectedPackage>& expected,
     out << "  only in dormant:    " << show(p) << "\n";
   }
   if (!missing.empty() || !extra.empty()) {
-    out << "  (" << missing.size() << " missing, " << extra.size() << " extra of " << expected.size() << ")\n";
+    out << "  (" << missing.size() << " missing, " << extra.size() << " extra of " << expected.size()
+        << ")\n";
   }
   return out.str();
 }
