@@ -14,6 +14,11 @@ packages=(
   libssl-dev  # SHA-256 of package databases (core/sha256)
   # runtime tools
   qemu-utils e2fsprogs fdisk gdisk libguestfs-tools libguestfs-xfs
+  # patch --finalize boots the staged image under the local libvirt daemon
+  # (qemu TCG); qemu-storage-daemon's FUSE export lets e2fsck check and replay
+  # the overlay's filesystem without a mount
+  qemu-system-x86 qemu-system-common libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients fuse3
+  shellcheck  # the guest's offline-update script is checked by the tests
   # test fixtures: real Debian content and layouts
   debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64 dosfstools strace python3-jsonschema
   # benchmarks

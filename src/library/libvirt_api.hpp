@@ -6,13 +6,17 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-#define DORMANT_LIBVIRT_FUNCTIONS(X)                                                         \
-  X(virConnectClose)                                                                         \
-  X(virConnectListAllDomains) X(virConnectOpenReadOnly) X(virDomainFree) X(virDomainGetName) \
-      X(virDomainGetXMLDesc) X(virDomainIsActive) X(virGetLastError) X(virSetErrorFunc)      \
-          X(virStoragePoolFree) X(virStoragePoolGetXMLDesc) X(virStoragePoolListAllVolumes)  \
-              X(virStoragePoolLookupByName) X(virStorageVolFree) X(virStorageVolGetPath)     \
-                  X(virStorageVolLookupByName)
+// patch/finalize (--finalize) uses the read-write connection and the
+// transient domain calls (virConnectOpen .. virDomainLookupByName).
+#define DORMANT_LIBVIRT_FUNCTIONS(X)                                                                       \
+  X(virConnectClose)                                                                                       \
+  X(virConnectListAllDomains)                                                                              \
+  X(virConnectOpenReadOnly)                                                                                \
+  X(virDomainFree) X(virDomainGetName) X(virDomainGetXMLDesc) X(virDomainIsActive) X(virGetLastError)      \
+      X(virSetErrorFunc) X(virStoragePoolFree) X(virStoragePoolGetXMLDesc) X(virStoragePoolListAllVolumes) \
+          X(virStoragePoolLookupByName) X(virStorageVolFree) X(virStorageVolGetPath)                       \
+              X(virStorageVolLookupByName) X(virConnectOpen) X(virDomainCreateXML) X(virDomainDestroy)     \
+                  X(virDomainLookupByName) X(virResetLastError)
 
 namespace dormant::library {
 
