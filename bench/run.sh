@@ -107,3 +107,4 @@ echo "results: $out/results.json"
 # Assessment (needs the Debian mirror; prints SKIPPED and exits 0 without it):
 # merges its figures into results.json under "assess".
 BUILD="$build" bash "$top/bench/assess.sh" --library-size "$library_size"
+BUILD="$build" bash "$top/bench/patch.sh"

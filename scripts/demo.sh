@@ -70,6 +70,19 @@ if mirror=$("$root/tests/fixtures/debian-mirror.sh") && security=$("$root/tests/
   step assess --all --cache-dir "$demo/cache"
   # Again, for one image, with the package list: nothing is downloaded twice.
   step assess "$lib/web-frontend.qcow2" --cache-dir "$demo/cache" --no-identify
+
+  # Offline patching of one image: a guest with the rootfs's real package
+  # database and systemd's offline-update generator
+  # (tests/fixtures/make-patch-guest.sh). The real security updates are
+  # downloaded and verified, written into an overlay with a systemd offline
+  # update, verified, and the image is replaced atomically (the old one kept).
+  echo
+  echo "demo: a patchable guest (real dpkg database, systemd offline-update support)"
+  "$root/tests/fixtures/make-patch-guest.sh" "$("$root/tests/fixtures/make-rootfs.sh")" \
+    "$lib/app-server.raw" --size 1536
+  step patch "$lib/app-server.raw" --mode offline --dry-run --cache-dir "$demo/cache"
+  step patch "$lib/app-server.raw" --mode offline --cache-dir "$demo/cache" --no-identify
+  step rollback "$lib/app-server.raw" --list
 else
   echo "demo: no Debian mirror in this machine's apt sources (or no $keyring): assessment skipped" >&2
 fi
@@ -78,3 +91,4 @@ echo
 echo "demo: done. The catalog is $catalog; try for example:"
 echo "  $dormant --catalog $catalog inspect $lib/db-primary.vmdk --json"
 echo "  $dormant --catalog $catalog identify        # again: nothing changed, nothing re-read"
+echo "  $dormant --catalog $catalog rollback $lib/app-server.raw   # the unpatched version back"

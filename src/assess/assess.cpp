@@ -313,8 +313,8 @@ AssessReport assess_images(catalog::Catalog& catalog, const std::vector<catalog:
     std::set<std::string> queued;
     for (const auto* c : members)
       if (queued.insert(c->package_set->sha256).second)
-        jobs.push_back(
-            {c->package_set->sha256, c->package_set->dpkg_status, c->package_set->extended_states});
+        jobs.push_back({c->package_set->sha256, c->package_set->dpkg_status, c->package_set->extended_states,
+                        options.resolve});
     auto results = resolve_in_worker(options.worker_exe, universe, jobs, options.timeout_per_image);
     std::map<std::string, const WorkerResult*> by_key;
     for (const auto& r : results) by_key[r.key] = &r;
@@ -329,6 +329,8 @@ AssessReport assess_images(catalog::Catalog& catalog, const std::vector<catalog:
         continue;
       }
       a.resolution = r->resolution;
+      a.universe = universe;
+      a.universe->work_dir.clear();
       a.update_cves = cves_of(a, advisories ? &*advisories : nullptr);
       a.state = compliance_of(*a.resolution);
       if (!a.resolution->resolver_error.empty())
@@ -344,6 +346,10 @@ AssessReport assess_images(catalog::Catalog& catalog, const std::vector<catalog:
   }
   progress.end();
   report.package_sets = resolved;
+
+  tally(report);
+  const bool plan_only = options.resolve.security_only || !options.resolve.exclude.empty();
+  if (!options.record || plan_only) return report;
 
   // 4. Record every image's result, in one transaction.
   std::vector<catalog::AssessmentRecord> records;
@@ -364,7 +370,6 @@ AssessReport assess_images(catalog::Catalog& catalog, const std::vector<catalog:
     records.push_back(std::move(r));
   }
   catalog.add_assessments(records);
-  tally(report);
   return report;
 }
 

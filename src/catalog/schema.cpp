@@ -118,6 +118,39 @@ CREATE TABLE assessments (
 );
 CREATE INDEX assessments_image ON assessments(image_id, id);
 )sql",
+    // 3 -> 4: offline patch runs (docs/catalog.md). A run row is written
+    // before anything is done; each image's row moves through its states as
+    // the steps complete (durable before effect), so a killed run leaves a
+    // record of how far each image got.
+    R"sql(
+CREATE TABLE patch_runs (
+  id TEXT PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  mode TEXT NOT NULL CHECK (mode IN ('offline')),
+  options_json TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'abandoned'))
+);
+
+CREATE TABLE patch_images (
+  run_id TEXT NOT NULL REFERENCES patch_runs(id) ON DELETE CASCADE,
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  state TEXT NOT NULL CHECK (state IN ('planned', 'downloaded', 'staged', 'verified', 'finalized',
+                                       'committed', 'nothing-to-do', 'dry-run', 'failed')),
+  reason TEXT,
+  planned INTEGER NOT NULL DEFAULT 0,
+  staged INTEGER NOT NULL DEFAULT 0,
+  applied INTEGER,
+  verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+  old_sha256 TEXT,
+  new_sha256 TEXT,
+  version_path TEXT,
+  updated_at TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, image_id)
+);
+CREATE INDEX patch_images_image ON patch_images(image_id, updated_at);
+)sql",
 };
 
 }  // namespace

@@ -21,15 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path own_executable() {
-  std::error_code ec;
-  auto path = fs::read_symlink("/proc/self/exe", ec);
-  if (ec)
-    fail(ErrorKind::io, "/proc/self/exe", "cannot find the dormant executable for the resolver worker: {}",
-         ec.message());
-  return path;
-}
-
 std::string change_line(const assess::PackageChange& c) {
   return fmt::format("{}:{} {} -> {}", c.name, c.arch, or_dash(c.installed), or_dash(c.candidate));
 }
@@ -62,9 +53,7 @@ class AssessCommand final : public Command {
     auto* cmd = parent.add_subcommand(
         "assess",
         "Find pending (security) updates of images against their update sources, without booting them");
-    cmd->add_option("IMAGE", images_, "Images to assess, by path or catalog id");
-    cmd->add_option("--group,-g", group_, "Assess the members of this group");
-    cmd->add_flag("--all,-a", all_, "Assess every image in the catalog");
+    add_selection_options(cmd, selection_, "assess");
     add_json_flag(cmd, json_);
     cmd->add_option(
            "--exit-code", exit_code_,
@@ -106,17 +95,15 @@ class AssessCommand final : public Command {
   }
 
   void run(Context& context) override {
+    require_one_selector(selection_, "assess");
     auto& catalog = context.catalog();
-    int selectors = (images_.empty() ? 0 : 1) + (group_.empty() ? 0 : 1) + (all_ ? 1 : 0);
-    if (selectors != 1)
-      fail(ErrorKind::usage, "assess", "name images, or give --group G, or --all (exactly one of them)");
     const bool tty = ::isatty(STDERR_FILENO) == 1;
     TerminalProgress progress(*context.err, tty, context.verbose);
     if (!no_identify_) {
       auto report = library::identify(catalog, {}, progress);
       for (const auto& w : report.warnings) *context.err << "dormant: warning: " << w << '\n';
     }
-    auto selected = select(catalog);
+    auto selected = select_images(catalog, selection_, "assess");
 
     assess::AssessOptions options;
     options.cache_dir = fs::absolute(cache_dir_);  // apt resolves relative paths against its own directories
@@ -136,25 +123,6 @@ class AssessCommand final : public Command {
   }
 
  private:
-  std::vector<catalog::ImageRecord> select(catalog::Catalog& catalog) {
-    std::vector<catalog::ImageRecord> out;
-    if (all_) {
-      for (auto& image : catalog.images())
-        if (image.state != "missing") out.push_back(std::move(image));
-    } else if (!group_.empty()) {
-      if (!catalog.find_group(group_)) fail(ErrorKind::not_found, group_, "no such group");
-      for (auto& member : catalog.group_members(group_)) out.push_back(std::move(member.image));
-    } else {
-      std::set<std::int64_t> seen;
-      for (const auto& name : images_) {
-        auto id = resolve_image(catalog, name);
-        if (seen.insert(id).second) out.push_back(*catalog.find_image(id));
-      }
-    }
-    if (out.empty()) fail(ErrorKind::not_found, all_ ? "catalog" : group_, "no images to assess");
-    return out;
-  }
-
   // Source problems and unverified data go to stderr, loudly, whatever the output format.
   static void report_sources(std::ostream& err, const assess::AssessReport& report) {
     for (const auto& s : report.sources) {
@@ -197,9 +165,7 @@ class AssessCommand final : public Command {
         report.unknown, report.package_sets);
   }
 
-  std::vector<std::string> images_;
-  std::string group_;
-  bool all_ = false;
+  ImageSelection selection_;
   bool json_ = false;
   int exit_code_ = 0;
   std::string advisories_;

@@ -62,6 +62,31 @@ void add_compliance_command(CLI::App& app, Commands& commands);
 // against the working directory). Error(not_found) naming it.
 std::int64_t resolve_image(catalog::Catalog& catalog, const std::string& name);
 
+// Images named on the command line, or a group, or --all (exactly one).
+struct ImageSelection {
+  std::vector<std::string> images;
+  std::string group;
+  bool all = false;
+};
+// Adds IMAGE..., --group and --all to `command`.
+inline void add_selection_options(CLI::App* command, ImageSelection& selection, std::string_view verb) {
+  command->add_option("IMAGE", selection.images,
+                      std::string("Images to ") + std::string(verb) + ", by path or catalog id");
+  command->add_option("--group,-g", selection.group, std::string("The members of this group"));
+  command->add_flag("--all,-a", selection.all, std::string("Every image in the catalog"));
+}
+// Error(usage) unless exactly one selector is given.
+void require_one_selector(const ImageSelection& selection, std::string_view verb);
+// The catalog records of the selection; Error(usage) unless exactly one
+// selector is given, Error(not_found) when it names nothing.
+std::vector<catalog::ImageRecord> select_images(catalog::Catalog& catalog, const ImageSelection& selection,
+                                                std::string_view verb);
+// This dormant binary (for `__resolve-worker`).
+std::filesystem::path own_executable();
+
+void add_patch_command(CLI::App& app, Commands& commands);
+void add_rollback_command(CLI::App& app, Commands& commands);
+
 // The shared --json flag of commands whose output is data.
 inline void add_json_flag(CLI::App* command, bool& json) {
   command->add_flag("--json", json, "Print JSON instead of a table (schema in docs/)");

@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
   dormant::cli::add_source_commands(app, commands);
   dormant::cli::add_assess_command(app, commands);
   dormant::cli::add_compliance_command(app, commands);
+  dormant::cli::add_patch_command(app, commands);
+  dormant::cli::add_rollback_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -28,6 +28,7 @@
 #include "support/apt_root.hpp"
 #include "support/loopback_http.hpp"
 #include "support/sqlite_query.hpp"
+#include "update_repos.hpp"
 
 extern char** environ;
 
@@ -38,30 +39,6 @@ namespace fs = std::filesystem;
 
 const char* kWebImage = "mbr-ext4.qcow2";     // tree slim
 const char* kApiImage = "gpt-multifs.qcow2";  // tree multifs: another package set
-
-std::string installed_version(const fs::path& tree, const std::string& name) {
-  auto status = inspect::parse_dpkg_status(read_file_text(tree / "var/lib/dpkg/status"));
-  for (const auto& p : status.packages)
-    if (p.name == name && p.status == "installed") return p.version;
-  throw std::runtime_error(name + " is not installed in " + tree.string());
-}
-
-// Newer versions of two installed packages, and a package the new tzdata depends on.
-std::string updating_spec(const fs::path& tree) {
-  const std::string base_files = installed_version(tree, "base-files") + "+dormant1";
-  const std::string tzdata = installed_version(tree, "tzdata") + "+dormant1";
-  return "Release-Suite: bookworm\nOrigin: Debian\nLabel: Debian\nCodename: bookworm\n\n"
-         "Release-Suite: bookworm-security\nOrigin: Debian\nLabel: Debian-Security\nCodename: "
-         "bookworm-security\n\n"
-         "Package: base-files\nVersion: " +
-         base_files +
-         "\nArchitecture: amd64\n\n"
-         "Package: dormtest-tz-helper\nVersion: 1.0-1\nArchitecture: all\n\n"
-         "Package: tzdata\nVersion: " +
-         tzdata +
-         "\nArchitecture: all\nDepends: dormtest-tz-helper\n"
-         "Suite: bookworm-security\n";
-}
 
 // A repository with nothing newer than what is installed.
 std::string quiet_spec() {
@@ -75,15 +52,6 @@ struct Repos {
   fs::path updating, quiet, unsigned_repo;
 };
 Repos* repos = nullptr;
-
-void build_repo(const fs::path& out, const std::string& spec, const std::vector<std::string>& extra = {}) {
-  fs::create_directories(out);
-  write_file(out.string() + ".spec", spec);
-  std::vector<std::string> argv{(source_dir() / "tests/fixtures/make-apt-repo.sh").string(),
-                                out.string() + ".spec", out.string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  run_ok(argv, {std::chrono::seconds(120)});
-}
 
 class CliAssess : public ::testing::Test {
  protected:

@@ -33,6 +33,11 @@ struct AssessOptions {
   bool full_universe = false;                       // see UniverseOptions
   std::optional<std::filesystem::path> advisories;  // Debian Security Tracker JSON
   std::chrono::milliseconds timeout_per_image{std::chrono::minutes(2)};
+  // What to resolve for (patch plans: --security-only, --exclude). An
+  // assessment with non-default options is a plan, not the image's compliance
+  // state: it is not recorded whatever `record` says.
+  ResolveOptions resolve;
+  bool record = true;  // append the results to the catalog's assessment history
 };
 
 // One image's result, also its catalog record (result_json).
@@ -48,6 +53,10 @@ struct ImageAssessment {
   std::vector<std::string> unsigned_sources;  // those of them that are not verified (--allow-unsigned)
   bool reused = false;                        // its package set was resolved for another image of this run
   std::string assessed_at;
+  // The universe it was resolved in (sources and architectures; work_dir
+  // empty), so that a patch run can download the plan from the same
+  // verified indexes. Empty when it was not resolved.
+  std::optional<UniverseOptions> universe;
 };
 
 // What happened to a source in this run.

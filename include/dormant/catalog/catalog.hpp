@@ -17,7 +17,7 @@
 namespace dormant::catalog {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 enum class LibraryKind { directory, libvirt_pool };
 
@@ -27,9 +27,9 @@ struct Library {
   std::int64_t id = 0;
   std::string name;
   LibraryKind kind = LibraryKind::directory;
-  std::string path;  // directory: its absolute path; pool: the pool's target path when known
-  std::string pool;  // libvirt pool name (libvirt_pool only)
-  std::string uri;   // libvirt connection URI (libvirt_pool only)
+  std::string path;      // directory: its absolute path; pool: the pool's target path when known
+  std::string pool;      // libvirt pool name (libvirt_pool only)
+  std::string uri;       // libvirt connection URI (libvirt_pool only)
   std::string added_at;  // UTC, ISO 8601
 };
 
@@ -37,9 +37,9 @@ struct Library {
 struct ImageRecord {
   std::int64_t id = 0;
   std::optional<std::int64_t> library_id;  // null for images found only through a libvirt domain
-  std::string path;    // absolute, unique
-  std::string domain;  // libvirt domain using it, or ""
-  std::string format;  // "qcow2", ...
+  std::string path;                        // absolute, unique
+  std::string domain;                      // libvirt domain using it, or ""
+  std::string format;                      // "qcow2", ...
   std::uint64_t virtual_size = 0;
   std::uint64_t file_size = 0;  // st_size on the host
   // "st_dev:st_ino:size:mtime_ns:ctime_ns". ctime cannot be set from user
@@ -92,6 +92,35 @@ struct AssessmentRecord {
   std::string result_json;        // the image's object as `dormant assess --json` prints it
 };
 
+// An offline patch run (`dormant patch`) and what it did to each image.
+struct PatchRun {
+  std::string id;  // "20261129T101500Z-<pid>"
+  std::string started_at;
+  std::string finished_at;  // "" while running
+  std::string mode = "offline";
+  std::string options_json;       // the options as given
+  std::string state = "running";  // running, done, failed, abandoned
+};
+
+// One image in a patch run. State order: planned -> downloaded -> staged ->
+// verified -> [finalized] -> committed; or nothing-to-do, dry-run, failed
+// (`reason` says at which step and why).
+struct PatchImageRecord {
+  std::string run_id;
+  std::int64_t image_id = 0;
+  std::string image_path;  // filled when read
+  std::string state;
+  std::string reason;
+  std::int64_t planned = 0;             // packages in the plan (installs + removals)
+  std::int64_t staged = 0;              // .deb files written into the image
+  std::optional<std::int64_t> applied;  // packages at their planned version after --finalize
+  bool verified = false;                // filesystem check clean and every staged file re-hashed
+  std::string old_sha256, new_sha256;   // of the library image file before / after commit
+  std::string version_path;             // where the previous version was kept
+  std::string updated_at;
+  std::string detail_json;  // the image's object as `dormant patch --json` prints it
+};
+
 struct Group {
   std::int64_t id = 0;
   std::string name;
@@ -109,15 +138,15 @@ struct GroupMember {
 // group) used for every image.
 struct Source {
   std::int64_t id = 0;
-  std::string name;   // [A-Za-z0-9][A-Za-z0-9._-]*, unique
-  std::string uri;    // http://, https:// or file://
-  std::string suite;  // dists/ style ("bookworm"); flat repositories are refused
+  std::string name;                             // [A-Za-z0-9][A-Za-z0-9._-]*, unique
+  std::string uri;                              // http://, https:// or file://
+  std::string suite;                            // dists/ style ("bookworm"); flat repositories are refused
   std::vector<std::string> components{"main"};  // stored as a JSON array
-  std::optional<std::string> keyring;  // absolute path of a readable regular file
-  bool security = false;               // updates from it are security updates
+  std::optional<std::string> keyring;           // absolute path of a readable regular file
+  bool security = false;                        // updates from it are security updates
   bool allow_unsigned = false;
-  std::optional<std::string> group;    // the group it is bound to (by name), or none: every image
-  std::string added_at;                // UTC, ISO 8601
+  std::optional<std::string> group;  // the group it is bound to (by name), or none: every image
+  std::string added_at;              // UTC, ISO 8601
 };
 
 class Catalog {
@@ -179,6 +208,17 @@ class Catalog {
   void add_assessments(const std::vector<AssessmentRecord>& records);
   std::vector<AssessmentRecord> latest_assessments();
   std::vector<AssessmentRecord> assessment_history(std::int64_t image_id, std::size_t limit = 100);
+
+  // Patch runs. begin_patch_run inserts the run (Error(conflict) when its id
+  // exists); put_patch_image inserts or replaces the (run, image) row;
+  // patch_history: one image's rows, newest first.
+  void begin_patch_run(const PatchRun& run);
+  void finish_patch_run(const std::string& run_id, const std::string& state);
+  std::optional<PatchRun> find_patch_run(const std::string& run_id);
+  std::vector<PatchRun> patch_runs(std::size_t limit = 100);
+  void put_patch_image(const PatchImageRecord& record);
+  std::vector<PatchImageRecord> patch_images(const std::string& run_id);
+  std::vector<PatchImageRecord> patch_history(std::int64_t image_id, std::size_t limit = 100);
 
   // Update sources. add_source validates (Error(usage) naming the field: bad
   // name, URI scheme, suite, component, keyring and allow_unsigned both or

@@ -1,0 +1,96 @@
+// Offline patching (`dormant patch --mode offline`): per image
+//   plan      the assessment's resolution (dist-upgrade, or --security-only /
+//             --exclude), from freshly verified indexes
+//   download  the plan's .debs into the verified cache (assess/download.hpp)
+//   stage     on a qcow2 overlay of the library image (never the image
+//             itself): the .debs, their SHA256SUMS, a systemd offline-update
+//             unit and /system-update, written with libext2fs
+//   verify    re-read every staged file and hash it; e2fsck -fn clean
+//   finalize  (optional) boot the overlay once with no network so the guest
+//             applies the update and powers off; re-inspect and re-assess it
+//   commit    flatten the overlay into a new image beside the library image
+//             and rename(2) it into place; the old version is kept
+// Each step's outcome is recorded in the catalog before the next begins.
+// Whatever fails, the library image stays byte-identical and the run's work
+// directory is removed.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dormant/assess/resolver.hpp"
+#include "dormant/catalog/catalog.hpp"
+#include "dormant/core/progress.hpp"
+
+namespace dormant::patch {
+
+struct PatchOptions {
+  std::filesystem::path cache_dir;   // indexes, the .deb cache, scratch (as assess)
+  std::filesystem::path worker_exe;  // the dormant binary (`__resolve-worker`)
+  bool refresh = true;               // false: --offline (indexes of the last fetch)
+  bool security_only = false;
+  std::vector<std::string> exclude;
+  bool dry_run = false;
+  bool finalize = false;
+  bool replay_journal = false;  // replay a dirty ext journal on the overlay instead of refusing
+  // Finalize time-out; 0 = from the plan (2 min + 20 s per package + 20 min per kernel).
+  std::chrono::seconds finalize_timeout{0};
+  std::string libvirt_uri = "qemu:///system";
+  std::size_t keep_versions = 2;  // previous versions kept for rollback
+  std::chrono::milliseconds timeout_per_image{std::chrono::minutes(2)};  // resolver / download worker
+};
+
+struct StagedFile {
+  std::string guest_path;
+  std::string sha256;
+  std::uint64_t size = 0;
+};
+
+struct ImagePatch {
+  catalog::ImageRecord image;
+  std::string state;  // catalog::PatchImageRecord states
+  std::string step;   // the step that failed (with state "failed")
+  std::string reason;
+  std::vector<assess::PackageChange> installs;  // upgrades and new packages, in plan order
+  std::vector<assess::PackageChange> removals;
+  std::vector<assess::PackageChange> not_planned;  // held, excluded, deferred, kept back
+  std::vector<StagedFile> staged;
+  bool verified = false;
+  std::string fsck;  // e2fsck's verdict on the staged overlay
+  // After --finalize: what the guest reported and what its dpkg database says.
+  std::string applied_status;          // the guest's `result` status ("success", "failed-apt")
+  std::optional<std::size_t> applied;  // planned installs now at their planned version
+  std::string compliance_after;        // assessment of the finalized image
+  std::string old_sha256, new_sha256, version_path;
+  std::map<std::string, double> seconds;  // per step
+};
+
+struct PatchReport {
+  std::string run_id;
+  bool dry_run = false;
+  std::vector<ImagePatch> images;  // in the order asked
+  std::size_t committed = 0, nothing_to_do = 0, failed = 0;
+};
+
+// Patches `images` (catalog records) as described above. Errors that
+// concern one image fail that image only (state "failed", step, reason);
+// throws only when the catalog fails.
+PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::ImageRecord>& images,
+                         const PatchOptions& options, ProgressSink& progress);
+
+// Removes what killed runs left: work directories `.dormant-work/run-<pid>-*`
+// of dead processes in `library_dir`, and marks their catalog runs
+// abandoned. Returns the directories removed.
+std::vector<std::filesystem::path> remove_abandoned_work(catalog::Catalog& catalog,
+                                                         const std::filesystem::path& library_dir);
+
+nlohmann::json to_json(const ImagePatch& image);
+nlohmann::json to_json(const PatchReport& report);
+
+}  // namespace dormant::patch

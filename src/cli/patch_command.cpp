@@ -1,0 +1,178 @@
+// dormant patch --mode offline: stage verified updates into images without
+// booting them (docs/patch.md).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "command.hpp"
+#include "dormant/assess/assess.hpp"
+#include "dormant/core/error.hpp"
+#include "dormant/core/paths.hpp"
+#include "dormant/library/identify.hpp"
+#include "dormant/patch/patch.hpp"
+#include "output.hpp"
+#include "progress.hpp"
+
+namespace dormant::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string change_text(const assess::PackageChange& c) {
+  return fmt::format("{}:{} {} -> {}{}", c.name, c.arch, or_dash(c.installed), or_dash(c.candidate),
+                     c.security ? " (security)" : "");
+}
+
+class PatchCommand final : public Command {
+ public:
+  CLI::App* configure(CLI::App& parent) override {
+    auto* cmd =
+        parent.add_subcommand("patch", "Stage verified updates into images (offline) without booting them");
+    add_selection_options(cmd, selection_, "patch");
+    cmd->add_option("--mode", mode_, "How to patch: offline (the only mode so far)")
+        ->check(CLI::IsMember({"offline"}))
+        ->capture_default_str();
+    cmd->add_flag(
+        "--security-only", security_only_,
+        "Install only security updates and what they need (default: everything dist-upgrade would)");
+    cmd->add_option("--exclude,-x", exclude_, "Keep this package at its installed version (repeatable)");
+    cmd->add_flag("--dry-run,-n", dry_run_, "Print the plan and change nothing");
+    cmd->add_flag("--finalize", finalize_,
+                  "Boot each staged image once (libvirt, qemu, no network device) so the update is applied "
+                  "before the image goes back; commit only if it was");
+    cmd->add_option("--finalize-timeout", finalize_timeout_s_,
+                    "Seconds a finalize boot may take (default: 120 + 20 per package + 1200 per kernel)")
+        ->check(CLI::Range(10, 86400));
+    cmd->add_option("--connect,-c", libvirt_uri_, "libvirt URI for --finalize")->capture_default_str();
+    cmd->add_flag("--replay-journal", replay_journal_,
+                  "Replay an ext journal that needs recovery on the overlay (default: refuse such images)");
+    cmd->add_option("--keep-versions", keep_versions_,
+                    "Previous versions kept per image for `dormant rollback`")
+        ->check(CLI::Range(0, 1000))
+        ->capture_default_str();
+    add_json_flag(cmd, json_);
+    cmd->add_flag("--offline", offline_, "Do not fetch indexes: use each source's last successful fetch");
+    cmd->add_flag("--no-identify", no_identify_, "Do not run identify first");
+    cmd->add_option("--cache-dir", cache_dir_, "Indexes and the verified .deb cache")->capture_default_str();
+    cmd->add_option("--timeout", timeout_s_, "Seconds the resolver or a download may take per image")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
+    cmd->footer(
+        "Per image: plan (the assessment's dist-upgrade), download the .debs into a verified cache (hashes\n"
+        "from the signed indexes), write them and a systemd offline-update unit into a qcow2 overlay of the\n"
+        "image (never the image itself), verify the overlay (every staged file re-hashed, e2fsck clean), "
+        "with\n"
+        "--finalize boot it once without network and check the guest applied the update, then replace the\n"
+        "library image atomically. The previous version is kept for `dormant rollback`. Whatever fails, the\n"
+        "library image stays byte-identical. Without --finalize the guest applies the update at its next\n"
+        "boot, before its network and services start (systemd.offline-updates(7)).\n\n"
+        "Examples:\n"
+        "  dormant patch web1.qcow2 --mode offline --dry-run\n"
+        "  dormant patch --group web --mode offline --security-only --finalize\n"
+        "  dormant rollback web1.qcow2");
+    return cmd;
+  }
+
+  void run(Context& context) override {
+    require_one_selector(selection_, "patch");
+    auto& catalog = context.catalog();
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    TerminalProgress progress(*context.err, tty, context.verbose);
+    if (!no_identify_) {
+      auto report = library::identify(catalog, {}, progress);
+      for (const auto& w : report.warnings) *context.err << "dormant: warning: " << w << '\n';
+    }
+    auto selected = select_images(catalog, selection_, "patch");
+
+    patch::PatchOptions options;
+    options.cache_dir = fs::absolute(cache_dir_);
+    options.worker_exe = own_executable();
+    options.refresh = !offline_;
+    options.security_only = security_only_;
+    options.exclude = exclude_;
+    options.dry_run = dry_run_;
+    options.finalize = finalize_;
+    options.finalize_timeout = std::chrono::seconds(finalize_timeout_s_);
+    options.libvirt_uri = libvirt_uri_;
+    options.replay_journal = replay_journal_;
+    options.keep_versions = keep_versions_;
+    options.timeout_per_image = std::chrono::seconds(timeout_s_);
+    auto report = patch::patch_images(catalog, selected, options, progress);
+
+    // The committed images are new files: record them, and their compliance.
+    if (report.committed > 0) {
+      library::identify(catalog, {}, progress);
+      std::vector<catalog::ImageRecord> committed;
+      for (const auto& p : report.images)
+        if (p.state == "committed")
+          if (auto image = catalog.find_image(p.image.path)) committed.push_back(*image);
+      assess::AssessOptions reassess;
+      reassess.cache_dir = options.cache_dir;
+      reassess.worker_exe = options.worker_exe;
+      reassess.refresh = false;
+      reassess.timeout_per_image = options.timeout_per_image;
+      assess::assess_images(catalog, committed, reassess, progress);
+    }
+
+    if (json_)
+      *context.out << patch::to_json(report).dump(2) << '\n';
+    else
+      print(*context.out, report);
+    if (report.failed > 0) context.exit_status = 1;
+  }
+
+ private:
+  void print(std::ostream& out, const patch::PatchReport& report) const {
+    Table table({"IMAGE", "STATE", "INSTALL", "REMOVE", "STAGED", "APPLIED", "REASON"});
+    for (const auto& p : report.images) {
+      std::size_t debs = 0;
+      for (const auto& f : p.staged)
+        if (f.guest_path.ends_with(".deb")) ++debs;
+      std::string state = p.state == "failed" ? fmt::format("failed ({})", p.step) : p.state;
+      table.add({p.image.path, state, std::to_string(p.installs.size()), std::to_string(p.removals.size()),
+                 std::to_string(debs), p.applied ? std::to_string(*p.applied) : "-", or_dash(p.reason)});
+    }
+    table.print(out);
+    for (const auto& p : report.images) {
+      if (p.installs.empty() && p.removals.empty() && p.not_planned.empty()) continue;
+      if (!dry_run_ && report.images.size() > 1) continue;
+      out << p.image.path << ":\n";
+      for (const auto& c : p.installs)
+        out << "    " << (c.installed.empty() ? "install " : "upgrade ") << change_text(c) << '\n';
+      for (const auto& c : p.removals) out << "    remove  " << change_text(c) << '\n';
+      for (const auto& c : p.not_planned)
+        out << "    skip    " << change_text(c) << " [" << assess::to_string(c.action) << "]\n";
+      if (!p.version_path.empty()) out << "    previous version kept as " << p.version_path << '\n';
+    }
+    out << fmt::format("{} images: {} committed, {} nothing to do, {} failed{} (run {})\n",
+                       report.images.size(), report.committed, report.nothing_to_do, report.failed,
+                       report.dry_run ? "; dry run, nothing changed" : "", report.run_id);
+  }
+
+  ImageSelection selection_;
+  std::string mode_ = "offline";
+  bool security_only_ = false;
+  std::vector<std::string> exclude_;
+  bool dry_run_ = false;
+  bool finalize_ = false;
+  int finalize_timeout_s_ = 0;
+  std::string libvirt_uri_ = "qemu:///system";
+  bool replay_journal_ = false;
+  std::size_t keep_versions_ = 2;
+  bool json_ = false;
+  bool offline_ = false;
+  bool no_identify_ = false;
+  std::string cache_dir_ = default_cache_dir().string();
+  int timeout_s_ = 300;
+};
+
+}  // namespace
+
+void add_patch_command(CLI::App& app, Commands& commands) {
+  add_command(app, commands, std::make_unique<PatchCommand>());
+}
+
+}  // namespace dormant::cli

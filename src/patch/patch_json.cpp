@@ -1,0 +1,49 @@
+// JSON of a patch run, as `dormant patch --json` prints it and the catalog
+// keeps it per image (docs/patch.schema.json).
+#include <nlohmann/json.hpp>
+
+#include "dormant/assess/worker.hpp"
+#include "dormant/patch/patch.hpp"
+
+namespace dormant::patch {
+
+nlohmann::json to_json(const ImagePatch& p) {
+  nlohmann::json j;
+  j["image"] = p.image.path;
+  j["image_id"] = p.image.id;
+  j["state"] = p.state;
+  j["step"] = p.step.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.step);
+  j["reason"] = p.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.reason);
+  j["install"] = p.installs;
+  j["remove"] = p.removals;
+  j["not_planned"] = p.not_planned;
+  auto& staged = j["staged"] = nlohmann::json::array();
+  for (const auto& f : p.staged)
+    staged.push_back({{"path", f.guest_path}, {"sha256", f.sha256}, {"size", f.size}});
+  j["verified"] = p.verified;
+  j["fsck"] = p.fsck.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.fsck);
+  j["applied_status"] = p.applied_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.applied_status);
+  j["applied"] = p.applied ? nlohmann::json(*p.applied) : nlohmann::json(nullptr);
+  j["compliance_after"] =
+      p.compliance_after.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.compliance_after);
+  j["old_sha256"] = p.old_sha256.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.old_sha256);
+  j["new_sha256"] = p.new_sha256.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.new_sha256);
+  j["version_path"] = p.version_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.version_path);
+  j["seconds"] = p.seconds;
+  return j;
+}
+
+nlohmann::json to_json(const PatchReport& report) {
+  nlohmann::json j;
+  j["run"] = report.run_id;
+  j["dry_run"] = report.dry_run;
+  auto& images = j["images"] = nlohmann::json::array();
+  for (const auto& p : report.images) images.push_back(to_json(p));
+  j["summary"] = {{"images", report.images.size()},
+                  {"committed", report.committed},
+                  {"nothing_to_do", report.nothing_to_do},
+                  {"failed", report.failed}};
+  return j;
+}
+
+}  // namespace dormant::patch
