@@ -95,15 +95,9 @@ class AssessCommand final : public Command {
   }
 
   void run(Context& context) override {
-    require_one_selector(selection_, "assess");
+    TerminalProgress progress(*context.err, ::isatty(STDERR_FILENO) == 1, context.verbose);
+    auto selected = identify_and_select(context, selection_, "assess", !no_identify_, progress);
     auto& catalog = context.catalog();
-    const bool tty = ::isatty(STDERR_FILENO) == 1;
-    TerminalProgress progress(*context.err, tty, context.verbose);
-    if (!no_identify_) {
-      auto report = library::identify(catalog, {}, progress);
-      for (const auto& w : report.warnings) *context.err << "dormant: warning: " << w << '\n';
-    }
-    auto selected = select_images(catalog, selection_, "assess");
 
     assess::AssessOptions options;
     options.cache_dir = fs::absolute(cache_dir_);  // apt resolves relative paths against its own directories

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dormant/catalog/catalog.hpp"
+#include "dormant/core/progress.hpp"
 
 namespace dormant::cli {
 
@@ -81,6 +82,11 @@ void require_one_selector(const ImageSelection& selection, std::string_view verb
 // selector is given, Error(not_found) when it names nothing.
 std::vector<catalog::ImageRecord> select_images(catalog::Catalog& catalog, const ImageSelection& selection,
                                                 std::string_view verb);
+// Checks the selection, runs identify first when asked (its warnings go to
+// stderr), then selects.
+std::vector<catalog::ImageRecord> identify_and_select(Context& context, const ImageSelection& selection,
+                                                      std::string_view verb, bool identify_first,
+                                                      ProgressSink& progress);
 // This dormant binary (for `__resolve-worker`).
 std::filesystem::path own_executable();
 

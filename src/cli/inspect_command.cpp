@@ -15,7 +15,8 @@ namespace {
 class InspectCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("inspect", "Show the OS, packages and filesystems inside a disk image, without booting it");
+    auto* cmd = parent.add_subcommand(
+        "inspect", "Show the OS, packages and filesystems inside a disk image, without booting it");
     cmd->add_option("IMAGE", image_, "Disk image file (qcow2, raw, vmdk, vhdx, vpc)")->required();
     add_json_flag(cmd, json_);
     cmd->add_flag("--no-guestfs", no_guestfs_,
@@ -23,7 +24,8 @@ class InspectCommand final : public Command {
     cmd->footer(
         "The image is opened read-only through qemu; its backing files must lie in its own directory.\n"
         "It needs no catalog.\n\n"
-        "Example:\n  dormant inspect /var/lib/libvirt/images/web1.qcow2\n  dormant inspect --json web1.qcow2 | jq .os");
+        "Example:\n  dormant inspect /var/lib/libvirt/images/web1.qcow2\n  dormant inspect --json web1.qcow2 "
+        "| jq .os");
     return cmd;
   }
 

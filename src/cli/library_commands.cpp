@@ -14,11 +14,13 @@ namespace {
 class LibraryAddCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("add", "Add a directory of disk images, or a libvirt storage pool, as a library");
+    auto* cmd = parent.add_subcommand(
+        "add", "Add a directory of disk images, or a libvirt storage pool, as a library");
     cmd->add_option("DIR", directory_, "Directory holding disk images (scanned recursively)");
     cmd->add_option("--name", name_, "Library name (default: the directory or pool name)");
     auto* pool = cmd->add_option("--libvirt-pool", pool_, "A libvirt storage pool instead of a directory");
-    cmd->add_option("--connect", uri_, "libvirt connection URI for --libvirt-pool; its shut-off domains are identified too")
+    cmd->add_option("--connect", uri_,
+                    "libvirt connection URI for --libvirt-pool; its shut-off domains are identified too")
         ->needs(pool)
         ->capture_default_str();
     cmd->footer(
@@ -33,7 +35,8 @@ class LibraryAddCommand final : public Command {
     auto library = pool_.empty() ? library::add_directory_library(context.catalog(), directory_, name_)
                                  : library::add_pool_library(context.catalog(), pool_, uri_, name_);
     *context.out << "added library " << library.name << " ("
-                 << (library.kind == catalog::LibraryKind::directory ? library.path : library.pool + " on " + library.uri)
+                 << (library.kind == catalog::LibraryKind::directory ? library.path
+                                                                     : library.pool + " on " + library.uri)
                  << ")\n";
   }
 
@@ -64,7 +67,8 @@ class LibraryListCommand final : public Command {
     Table table({"NAME", "KIND", "LOCATION", "ADDED"});
     for (const auto& lib : libraries)
       table.add({lib.name, std::string(catalog::to_string(lib.kind)),
-                 lib.kind == catalog::LibraryKind::directory ? lib.path : lib.pool + " on " + lib.uri, lib.added_at});
+                 lib.kind == catalog::LibraryKind::directory ? lib.path : lib.pool + " on " + lib.uri,
+                 lib.added_at});
     table.print(*context.out);
   }
 
@@ -75,7 +79,8 @@ class LibraryListCommand final : public Command {
 class LibraryRemoveCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("remove", "Remove a library and its images from the catalog (files are not touched)");
+    auto* cmd = parent.add_subcommand(
+        "remove", "Remove a library and its images from the catalog (files are not touched)");
     cmd->add_option("NAME", name_, "Library name")->required();
     cmd->footer("Example:\n  dormant library remove golden");
     return cmd;
@@ -93,7 +98,8 @@ class LibraryRemoveCommand final : public Command {
 }  // namespace
 
 void add_library_commands(CLI::App& app, Commands& commands) {
-  auto* group = app.add_subcommand("library", "Manage libraries: directories and libvirt pools of disk images");
+  auto* group =
+      app.add_subcommand("library", "Manage libraries: directories and libvirt pools of disk images");
   group->require_subcommand(1);
   group->footer("Example:\n  dormant library add /srv/images && dormant identify");
   add_command(*group, commands, std::make_unique<LibraryAddCommand>());

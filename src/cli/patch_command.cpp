@@ -77,15 +77,9 @@ class PatchCommand final : public Command {
   }
 
   void run(Context& context) override {
-    require_one_selector(selection_, "patch");
+    TerminalProgress progress(*context.err, ::isatty(STDERR_FILENO) == 1, context.verbose);
+    auto selected = identify_and_select(context, selection_, "patch", !no_identify_, progress);
     auto& catalog = context.catalog();
-    const bool tty = ::isatty(STDERR_FILENO) == 1;
-    TerminalProgress progress(*context.err, tty, context.verbose);
-    if (!no_identify_) {
-      auto report = library::identify(catalog, {}, progress);
-      for (const auto& w : report.warnings) *context.err << "dormant: warning: " << w << '\n';
-    }
-    auto selected = select_images(catalog, selection_, "patch");
 
     patch::PatchOptions options;
     options.cache_dir = fs::absolute(cache_dir_);

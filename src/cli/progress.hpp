@@ -12,7 +12,8 @@ namespace dormant::cli {
 // Otherwise: one plain line per item, only when `verbose`; else nothing.
 class TerminalProgress final : public ProgressSink {
  public:
-  TerminalProgress(std::ostream& err, bool is_tty, bool verbose) : err_(err), tty_(is_tty), verbose_(verbose) {}
+  TerminalProgress(std::ostream& err, bool is_tty, bool verbose)
+      : err_(err), tty_(is_tty), verbose_(verbose) {}
   void begin(std::string_view phase, std::size_t total) override;
   void step(std::size_t done, std::string_view item, std::string_view outcome) override;
   void end() override;

@@ -1,10 +1,12 @@
 // Helpers shared by the commands that act on a selection of images and run
 // the resolver worker (assess, patch).
 #include <filesystem>
+#include <ostream>
 #include <set>
 
 #include "command.hpp"
 #include "dormant/core/error.hpp"
+#include "dormant/library/identify.hpp"
 
 namespace dormant::cli {
 
@@ -47,6 +49,18 @@ std::vector<catalog::ImageRecord> select_images(catalog::Catalog& catalog, const
   if (out.empty())
     fail(ErrorKind::not_found, selection.all ? "catalog" : selection.group, "no images to {}", verb);
   return out;
+}
+
+std::vector<catalog::ImageRecord> identify_and_select(Context& context, const ImageSelection& selection,
+                                                      std::string_view verb, bool identify_first,
+                                                      ProgressSink& progress) {
+  require_one_selector(selection, verb);
+  auto& catalog = context.catalog();
+  if (identify_first) {
+    auto report = library::identify(catalog, {}, progress);
+    for (const auto& w : report.warnings) *context.err << "dormant: warning: " << w << '\n';
+  }
+  return select_images(catalog, selection, verb);
 }
 
 }  // namespace dormant::cli

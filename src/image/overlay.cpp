@@ -9,6 +9,7 @@
 #include <random>
 
 #include "dormant/core/error.hpp"
+#include "dormant/core/fsync.hpp"
 #include "dormant/core/subprocess.hpp"
 #include "fuse_export.hpp"
 
@@ -35,15 +36,6 @@ std::string trimmed(std::string text) {
 bool path_exists(const fs::path& path) {
   std::error_code ec;
   return fs::symlink_status(path, ec).type() != fs::file_type::not_found;
-}
-
-void fsync_path(const fs::path& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) fail(ErrorKind::io, path.string(), "cannot open to fsync: {}", std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) fail(ErrorKind::io, path.string(), "fsync failed: {}", std::strerror(err));
 }
 
 // A name beside `dest` for the conversion, hidden (dot name: never scanned as

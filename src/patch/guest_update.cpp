@@ -93,8 +93,8 @@ if ! sha256sum --quiet --strict -c ../SHA256SUMS >> "$log" 2>&1; then
 fi
 echo "dormant: offline update {run}: installing $(ls "$dir/debs" | wc -l) packages"
 # The guest's own sources are blanked: only the staged files can be
-# installed (the network is not up anyway). Not --no-download: it breaks
-# installing local .deb files (docs/design/patch.md, pitfall 11).
+# installed (the network is not up anyway). apt's download step still runs:
+# it is what fills in a local .deb's full path (docs/design/patch.md, pitfall 11).
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2046  # one "pkg-" removal per word, on purpose
 if apt-get install -y -q \

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "dormant/core/error.hpp"
+#include "dormant/core/fsync.hpp"
 
 namespace dormant::patch {
 
@@ -52,15 +53,6 @@ struct stat regular_file(const fs::path& path) {
 fs::path parent_of(const fs::path& path) {
   auto parent = path.parent_path();
   return parent.empty() ? fs::path(".") : parent;
-}
-
-void fsync_path(const fs::path& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) fail(ErrorKind::io, path.string(), "cannot open to fsync: {}", std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) fail(ErrorKind::io, path.string(), "fsync failed: {}", std::strerror(err));
 }
 
 void fsync_dir(const fs::path& dir) { fsync_path(dir, O_RDONLY | O_DIRECTORY); }
