@@ -8,12 +8,13 @@
 #include <map>
 
 #include "dormant/core/error.hpp"
+#include "path_components.hpp"
 
 namespace dormant::image {
 
 namespace {
 
-constexpr int max_symlink_hops = 40;        // Linux MAXSYMLINKS
+constexpr int max_symlink_hops = 40;           // Linux MAXSYMLINKS
 constexpr std::size_t max_path_length = 4096;  // PATH_MAX
 
 struct Resolved {
@@ -22,14 +23,7 @@ struct Resolved {
 };
 
 void push_components(std::deque<std::string>& pending, std::string_view path) {
-  std::vector<std::string> parts;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    std::size_t slash = path.find('/', i);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > i) parts.emplace_back(path.substr(i, slash - i));
-    i = slash + 1;
-  }
+  const auto parts = path_components(path);
   pending.insert(pending.begin(), parts.begin(), parts.end());
 }
 
@@ -40,7 +34,8 @@ class FastGuestView final : public GuestView {
       mount_index_.emplace(mount.info.mountpoint, mounts_.size());
       mounts_.push_back(std::move(mount));
     }
-    if (!mount_index_.contains("/")) fail(ErrorKind::internal, subject_, "guest view without a root filesystem");
+    if (!mount_index_.contains("/"))
+      fail(ErrorKind::internal, subject_, "guest view without a root filesystem");
   }
 
   std::string_view access() const override { return "fast"; }
@@ -49,7 +44,8 @@ class FastGuestView final : public GuestView {
     auto found = resolve(path, follow_final);
     if (!found) return std::nullopt;
     if (found->inode.type != FileType::regular)
-      fail(ErrorKind::unsupported, subject_, "guest path {}: {}, not a regular file", path, describe(found->inode.type));
+      fail(ErrorKind::unsupported, subject_, "guest path {}: {}, not a regular file", path,
+           describe(found->inode.type));
     return found->fs->read(found->inode, cap);
   }
 
@@ -57,7 +53,8 @@ class FastGuestView final : public GuestView {
     auto found = resolve(path, true);
     if (!found) return std::nullopt;
     if (found->inode.type != FileType::directory)
-      fail(ErrorKind::unsupported, subject_, "guest path {}: {}, not a directory", path, describe(found->inode.type));
+      fail(ErrorKind::unsupported, subject_, "guest path {}: {}, not a directory", path,
+           describe(found->inode.type));
     std::vector<std::string> names;
     for (auto& [name, inode] : found->fs->list(found->inode, max_entries)) names.push_back(std::move(name));
     return names;
@@ -78,10 +75,14 @@ class FastGuestView final : public GuestView {
  private:
   static std::string_view describe(FileType type) {
     switch (type) {
-      case FileType::regular: return "a regular file";
-      case FileType::directory: return "a directory";
-      case FileType::symlink: return "a symlink";
-      case FileType::other: return "a special file";
+      case FileType::regular:
+        return "a regular file";
+      case FileType::directory:
+        return "a directory";
+      case FileType::symlink:
+        return "a symlink";
+      case FileType::other:
+        return "a special file";
     }
     return "a special file";
   }
@@ -102,7 +103,8 @@ class FastGuestView final : public GuestView {
     if (path.empty() || path.front() != '/')
       fail(ErrorKind::usage, subject_, "guest path '{}' is not absolute", path);
     if (path.size() > max_path_length)
-      fail(ErrorKind::limit, subject_, "guest path of {} bytes is longer than {}", path.size(), max_path_length);
+      fail(ErrorKind::limit, subject_, "guest path of {} bytes is longer than {}", path.size(),
+           max_path_length);
     if (path.find('\0') != std::string_view::npos)
       fail(ErrorKind::usage, subject_, "guest path contains a NUL byte");
 
@@ -139,7 +141,7 @@ class FastGuestView final : public GuestView {
         if (++hops > max_symlink_hops)
           fail(ErrorKind::corrupt, subject_, "guest path {}: too many levels of symbolic links", path);
         const std::string target = next.fs->read_link(next.inode);
-        if (target.empty()) return std::nullopt;  // ENOENT, as Linux does
+        if (target.empty()) return std::nullopt;   // ENOENT, as Linux does
         if (target.front() == '/') stack.clear();  // absolute: back to the guest root, never the host's
         push_components(pending, target);
         continue;

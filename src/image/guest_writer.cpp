@@ -16,6 +16,7 @@
 #include "dormant/core/error.hpp"
 #include "ext_filesystem.hpp"
 #include "ext_writer.hpp"
+#include "path_components.hpp"
 
 namespace dormant::image {
 
@@ -65,18 +66,6 @@ class HostFile {
   std::uint64_t size_ = 0;
 };
 
-std::vector<std::string> components(std::string_view path) {
-  std::vector<std::string> parts;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    std::size_t slash = path.find('/', i);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > i) parts.emplace_back(path.substr(i, slash - i));
-    i = slash + 1;
-  }
-  return parts;
-}
-
 bool is_prefix(const std::vector<std::string>& prefix, const std::vector<std::string>& path) {
   return prefix.size() <= path.size() && std::equal(prefix.begin(), prefix.end(), path.begin());
 }
@@ -105,7 +94,7 @@ class ExtGuestWriter final : public GuestWriter {
                                                       : fmt::format("{} at {}", info.mountpoint, info.device);
       WritableFilesystem fs{info.mountpoint, info.fstype, info.uuid,
                             info.offset,     info.length, ext->needs_recovery()};
-      mounts_.push_back({std::move(fs), components(info.mountpoint), ext,
+      mounts_.push_back({std::move(fs), path_components(info.mountpoint), ext,
                          std::make_unique<ExtWriter>(*ext, subject_, std::move(where))});
     }
   }
@@ -216,7 +205,7 @@ class ExtGuestWriter final : public GuestWriter {
            max_path_length);
     if (path.find('\0') != std::string_view::npos)
       fail(ErrorKind::usage, subject_, "guest path contains a NUL byte");
-    auto parts = components(path);
+    auto parts = path_components(path);
     for (const auto& part : parts) {
       if (part == "." || part == "..")
         fail(ErrorKind::usage, subject_, "guest path {} contains '{}'; write paths must be canonical", path,

@@ -17,4 +17,17 @@ const LibvirtApi& libvirt_api() {
   return api;
 }
 
+std::string last_libvirt_error() {
+  const virError* error = libvirt_api().virGetLastError();
+  return error && error->message ? error->message : "unknown libvirt error";
+}
+
+void silence_libvirt() {
+  static const bool once = [] {
+    libvirt_api().virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+    return true;
+  }();
+  (void)once;
+}
+
 }  // namespace dormant::library

@@ -6,16 +6,20 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <memory>
+#include <string>
+
 // patch/finalize (--finalize) uses the read-write connection and the
 // transient domain calls (virConnectOpen .. virDomainLookupByName).
-#define DORMANT_LIBVIRT_FUNCTIONS(X)                                                                       \
-  X(virConnectClose)                                                                                       \
-  X(virConnectListAllDomains)                                                                              \
-  X(virConnectOpenReadOnly)                                                                                \
-  X(virDomainFree) X(virDomainGetName) X(virDomainGetXMLDesc) X(virDomainIsActive) X(virGetLastError)      \
-      X(virSetErrorFunc) X(virStoragePoolFree) X(virStoragePoolGetXMLDesc) X(virStoragePoolListAllVolumes) \
-          X(virStoragePoolLookupByName) X(virStorageVolFree) X(virStorageVolGetPath)                       \
-              X(virStorageVolLookupByName) X(virConnectOpen) X(virDomainCreateXML) X(virDomainDestroy)     \
+#define DORMANT_LIBVIRT_FUNCTIONS(X)                                                                    \
+  X(virConnectClose)                                                                                    \
+  X(virConnectListAllDomains)                                                                           \
+  X(virConnectOpenReadOnly)                                                                             \
+  X(virDomainFree)                                                                                      \
+  X(virDomainGetName) X(virDomainGetXMLDesc) X(virDomainIsActive) X(virGetLastError) X(virSetErrorFunc) \
+      X(virStoragePoolFree) X(virStoragePoolGetXMLDesc) X(virStoragePoolListAllVolumes)                 \
+          X(virStoragePoolLookupByName) X(virStorageVolFree) X(virStorageVolGetPath)                    \
+              X(virStorageVolLookupByName) X(virConnectOpen) X(virDomainCreateXML) X(virDomainDestroy)  \
                   X(virDomainLookupByName) X(virResetLastError)
 
 namespace dormant::library {
@@ -29,5 +33,17 @@ struct LibvirtApi {
 // Loads libvirt.so.0 once (thread-safe). Error(unsupported) naming the
 // package when it is not installed.
 const LibvirtApi& libvirt_api();
+
+// The message of libvirt's last error on this thread ("unknown libvirt error").
+std::string last_libvirt_error();
+
+// libvirt prints every error to stderr by default; the core never prints.
+// Idempotent; call before the first connection.
+void silence_libvirt();
+
+struct ConnectClose {
+  void operator()(virConnectPtr c) const { libvirt_api().virConnectClose(c); }
+};
+using Connection = std::unique_ptr<virConnect, ConnectClose>;
 
 }  // namespace dormant::library

@@ -11,23 +11,6 @@
 namespace dormant::library {
 namespace {
 
-std::string last_libvirt_error() {
-  const virError* error = libvirt_api().virGetLastError();
-  return error && error->message ? error->message : "unknown libvirt error";
-}
-
-// libvirt prints every error to stderr by default; the core never prints.
-void silence_libvirt() {
-  static const bool once = [] {
-    libvirt_api().virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
-    return true;
-  }();
-  (void)once;
-}
-
-struct ConnectClose {
-  void operator()(virConnectPtr c) const { libvirt_api().virConnectClose(c); }
-};
 struct PoolFree {
   void operator()(virStoragePoolPtr p) const { libvirt_api().virStoragePoolFree(p); }
 };
@@ -50,7 +33,6 @@ struct CFree {
   void operator()(char* p) const { std::free(p); }
 };
 
-using Connection = std::unique_ptr<virConnect, ConnectClose>;
 using Pool = std::unique_ptr<virStoragePool, PoolFree>;
 
 Connection open_connection(const std::string& uri) {

@@ -25,7 +25,10 @@
 namespace dormant::patch {
 namespace {
 
+using library::Connection;
+using library::last_libvirt_error;
 using library::libvirt_api;
+using library::silence_libvirt;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t boot_file_cap = std::uint64_t{256} << 20;
@@ -33,32 +36,14 @@ constexpr std::size_t console_tail_bytes = 8192;
 constexpr std::size_t console_tail_lines = 40;
 constexpr std::chrono::milliseconds poll_interval{250};
 
-std::string last_libvirt_error() {
-  const virError* error = libvirt_api().virGetLastError();
-  return error && error->message ? error->message : "unknown libvirt error";
-}
-
 int last_libvirt_code() {
   const virError* error = libvirt_api().virGetLastError();
   return error ? error->code : VIR_ERR_OK;
 }
 
-// libvirt prints every error to stderr by default; the core never prints.
-void silence_libvirt() {
-  static const bool once = [] {
-    libvirt_api().virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
-    return true;
-  }();
-  (void)once;
-}
-
-struct ConnectClose {
-  void operator()(virConnectPtr c) const { libvirt_api().virConnectClose(c); }
-};
 struct DomainFree {
   void operator()(virDomainPtr d) const { libvirt_api().virDomainFree(d); }
 };
-using Connection = std::unique_ptr<virConnect, ConnectClose>;
 using Domain = std::unique_ptr<virDomain, DomainFree>;
 
 // Destroys the domain unless it was seen gone: an exception between create
