@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Offline patching benchmark: time to stage and to finalize N updates with
-# `dormant patch --mode offline [--finalize]`, next to `virt-customize
-# --update` (LIBGUESTFS_BACKEND=direct, TCG) on the same image and the same
+# Patching benchmark: time to stage and to finalize N updates with
+# `dormant patch --mode offline [--finalize]`, and to service the image on a
+# maintenance host (`--mode service`, the local libvirtd, per phase and the
+# share spent waiting on the guest), next to `virt-customize --update`
+# (LIBGUESTFS_BACKEND=direct, TCG) on the same image and the same
 # repository, measured in the same run:
 #
 #   bench/patch.sh [--skip-virt-customize]     (BUILD=build dir, default build/)
@@ -31,7 +33,12 @@ mkdir -p "$out"
 work=$(mktemp -d /var/tmp/dormant-bench-patch.XXXXXX)
 chmod 755 "$work"
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+pool=dormant-bench-$$
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+  virsh -c qemu:///system pool-destroy "$pool" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 fixtures=$("$top/tests/fixtures/make-images.sh")
@@ -57,18 +64,28 @@ run_dormant() {  # run_dormant NAME [patch options]: a fresh library + catalog, 
   "$dormant" --catalog "$catalog" source add debian-security "$url" --suite bookworm-security --security \
     --keyring "$repo/keyring.gpg" >/dev/null
   "$dormant" --catalog "$catalog" identify >/dev/null
+  local mode=offline
+  if [ "$name" = service ]; then
+    mode=service
+    "$dormant" --catalog "$catalog" host add local qemu:///system --group bench --pool "$pool" >/dev/null
+    set -- --hosts bench "$@"
+  fi
   local t0 t1
   t0=$(now)
-  "$dormant" --catalog "$catalog" patch "$lib/guest.raw" --mode offline --json --no-identify \
+  "$dormant" --catalog "$catalog" patch "$lib/guest.raw" --mode "$mode" --json --no-identify \
     --cache-dir "$work/$name/cache" "$@" > "$work/$name.json"
   t1=$(now)
-  echo "$(elapsed "$t0" "$t1")"
+  elapsed "$t0" "$t1"
 }
 
 echo "bench/patch: dormant patch (stage + verify + commit)"
 stage_total=$(run_dormant stage)
 echo "bench/patch: dormant patch --finalize"
 finalize_total=$(run_dormant finalize --finalize)
+echo "bench/patch: dormant patch --mode service (local libvirtd as the maintenance host)"
+mkdir -p "$work/pool"
+virsh -c qemu:///system pool-create-as "$pool" dir --target "$work/pool" >/dev/null
+service_total=$(run_dormant service)
 
 vc_total=null vc_changed=null
 if [ "$with_vc" = 1 ]; then
@@ -96,24 +113,30 @@ if [ "$with_vc" = 1 ]; then
 fi
 
 python3 - "$work/stage.json" "$work/finalize.json" "$stage_total" "$finalize_total" "$vc_total" "$vc_changed" \
-  "$out/patch.json" <<'EOF'
+  "$out/patch.json" "$work/service.json" "$service_total" <<'EOF'
 import json, sys
 stage, fin = (json.load(open(p))["images"][0] for p in sys.argv[1:3])
 stage_total, fin_total = float(sys.argv[3]), float(sys.argv[4])
 vc_total = None if sys.argv[5] == "null" else float(sys.argv[5])
 vc_changed = None if sys.argv[6] == "null" else int(sys.argv[6])
-for p in (stage, fin):
+service, service_total = json.load(open(sys.argv[8]))["images"][0], float(sys.argv[9])
+for p in (stage, fin, service):
     assert p["state"] == "committed", p
 result = {
     "updates": len(stage["install"]) + len(stage["remove"]),
     "stage": {"total_s": stage_total, "steps_s": stage["seconds"]},
     "finalize": {"total_s": fin_total, "steps_s": fin["seconds"], "applied": fin["applied"],
                  "compliance_after": fin["compliance_after"]},
+    "service": {"total_s": service_total, "steps_s": service["seconds"], "applied": service["applied"],
+                "compliance_after": service["compliance_after"],
+                "guest_wait_share": service["service"]["guest_wait_share"]},
     "virt_customize_update": {"total_s": vc_total, "packages_upgraded": vc_changed},
 }
+result["ratio_service_vs_finalize"] = round(service_total / fin_total, 3)
 if vc_total:
     result["ratio_stage_vs_virt_customize"] = round(stage_total / vc_total, 3)
     result["ratio_finalize_vs_virt_customize"] = round(fin_total / vc_total, 3)
+    result["ratio_service_vs_virt_customize"] = round(service_total / vc_total, 3)
 json.dump(result, open(sys.argv[7], "w"), indent=2)
 print(json.dumps(result, indent=2))
 EOF

@@ -12,7 +12,7 @@ namespace dormant::catalog::detail {
 namespace {
 
 // migrations[i] brings user_version i to i+1. Never edit a released entry:
-// append a new one (later: hosts, jobs, assessments).
+// append a new one (later: jobs).
 constexpr std::array<std::string_view, kSchemaVersion> kMigrations = {
     R"sql(
 CREATE TABLE libraries (
@@ -151,6 +151,35 @@ CREATE TABLE patch_images (
 );
 CREATE INDEX patch_images_image ON patch_images(image_id, updated_at);
 )sql",
+    // 4 -> 5: maintenance hosts (docs/catalog.md): the libvirt daemons that
+    // servicing VMs run on (`dormant host add`).
+    R"sql(
+CREATE TABLE hosts (
+  name TEXT PRIMARY KEY,
+  uri TEXT NOT NULL,
+  host_group TEXT NOT NULL DEFAULT 'default',
+  max_vms INTEGER NOT NULL CHECK (max_vms >= 1),
+  memory_mib INTEGER NOT NULL CHECK (memory_mib >= 128),
+  pool TEXT NOT NULL,
+  added_at TEXT NOT NULL
+);
+CREATE INDEX hosts_group ON hosts(host_group, name);
+
+-- patch runs of --mode service: the mode CHECK is widened by rebuilding the
+-- table (SQLite cannot alter a CHECK); migrate() runs with foreign keys off,
+-- so patch_images rows stay, and checks them before it commits.
+CREATE TABLE patch_runs_v5 (
+  id TEXT PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  mode TEXT NOT NULL CHECK (mode IN ('offline', 'service')),
+  options_json TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'abandoned'))
+);
+INSERT INTO patch_runs_v5 SELECT id, started_at, finished_at, mode, options_json, state FROM patch_runs;
+DROP TABLE patch_runs;
+ALTER TABLE patch_runs_v5 RENAME TO patch_runs;
+)sql",
 };
 
 }  // namespace
@@ -161,6 +190,18 @@ void migrate(SQLite::Database& db, const std::string& subject) {
     fail(ErrorKind::unsupported, subject,
          "catalog schema version {} is newer than this dormant understands ({}); use a newer dormant",
          version, kSchemaVersion);
+  // Table rebuilds (5) need foreign keys off, and that pragma is a no-op
+  // inside a transaction: off for the migrations, checked before each commit.
+  db.exec("PRAGMA foreign_keys=OFF");
+  struct ForeignKeysOn {
+    SQLite::Database& db;
+    ~ForeignKeysOn() {
+      try {
+        db.exec("PRAGMA foreign_keys=ON");
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the connection is unusable anyway
+      }
+    }
+  } restore{db};
   for (; version < kSchemaVersion; ++version) {
     // IMMEDIATE: take the write lock first, so two processes opening a fresh
     // catalog at once do not both run the same migration.
@@ -173,6 +214,9 @@ void migrate(SQLite::Database& db, const std::string& subject) {
     }
     db.exec(std::string(kMigrations[static_cast<std::size_t>(version)]));
     db.exec("PRAGMA user_version = " + std::to_string(version + 1));
+    if (db.execAndGet("SELECT count(*) FROM pragma_foreign_key_check").getInt() != 0)
+      fail(ErrorKind::corrupt, subject, "migration to schema version {} leaves dangling references",
+           version + 1);
     transaction.commit();
   }
 }

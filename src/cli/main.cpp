@@ -1,6 +1,7 @@
 // dormant: the command-line frontend. Parses arguments, runs one command and
 // maps every error to an exit code, here and nowhere else.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 #include <string_view>
 
@@ -56,6 +57,9 @@ void print_error(const std::string& what, const std::string& cause) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A libvirt daemon or HTTP peer that goes away mid-write must be an error
+  // (EPIPE) that dormant reports and cleans up after, not a silent death.
+  std::signal(SIGPIPE, SIG_IGN);
   // The resolver worker (assess/worker.hpp): a private protocol, not a command.
   if (argc == 3 && std::string_view(argv[1]) == "__resolve-worker")
     return dormant::assess::run_resolve_worker(argv[2], std::cout);
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
   dormant::cli::add_compliance_command(app, commands);
   dormant::cli::add_patch_command(app, commands);
   dormant::cli::add_rollback_command(app, commands);
+  dormant::cli::add_host_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
-// dormant patch --mode offline: stage verified updates into images without
-// booting them (docs/patch.md).
+// dormant patch: --mode offline stages verified updates into images without
+// booting them; --mode service runs each image briefly on a maintenance host
+// (docs/patch.md).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -29,11 +30,33 @@ std::string change_text(const assess::PackageChange& c) {
 class PatchCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd =
-        parent.add_subcommand("patch", "Stage verified updates into images (offline) without booting them");
+    auto* cmd = parent.add_subcommand(
+        "patch", "Patch images: offline (staged into the image) or on a maintenance host");
     add_selection_options(cmd, selection_, "patch");
-    cmd->add_option("--mode", mode_, "How to patch: offline (the only mode so far)")
-        ->check(CLI::IsMember({"offline"}))
+    cmd->add_option("--mode", mode_,
+                    "offline: stage the update into the image, applied at its next boot; service: run the "
+                    "image on a maintenance host (--hosts) until it is up to date")
+        ->check(CLI::IsMember({"offline", "service"}))
+        ->capture_default_str();
+    cmd->add_option("--hosts", host_group_, "--mode service: the host group to run on (`dormant host add`)");
+    cmd->add_option("--copy-timeout", copy_timeout_s_, "--mode service: seconds per upload or download")
+        ->check(CLI::Range(10, 86400))
+        ->capture_default_str();
+    cmd->add_option("--boot-timeout", boot_timeout_s_,
+                    "--mode service: seconds from start (or reboot) until the guest agent answers")
+        ->check(CLI::Range(10, 86400))
+        ->capture_default_str();
+    cmd->add_option("--update-timeout", update_timeout_s_,
+                    "--mode service: seconds per update round in the guest")
+        ->check(CLI::Range(5, 86400))
+        ->capture_default_str();
+    cmd->add_option("--shutdown-timeout", shutdown_timeout_s_,
+                    "--mode service: seconds for agent then ACPI shutdown before it is forced off")
+        ->check(CLI::Range(10, 86400))
+        ->capture_default_str();
+    cmd->add_option("--max-rounds", max_rounds_,
+                    "--mode service: update rounds (a reboot between two) before giving up")
+        ->check(CLI::Range(1, 10))
         ->capture_default_str();
     cmd->add_flag(
         "--security-only", security_only_,
@@ -69,8 +92,14 @@ class PatchCommand final : public Command {
         "library image atomically. The previous version is kept for `dormant rollback`. Whatever fails, the\n"
         "library image stays byte-identical. Without --finalize the guest applies the update at its next\n"
         "boot, before its network and services start (systemd.offline-updates(7)).\n\n"
+        "--mode service instead uploads a copy of the image to a maintenance host (libvirt storage "
+        "volumes),\n"
+        "starts it there with no network device and a read-only disk holding exactly the planned packages,\n"
+        "updates it through qemu-guest-agent until apt in the guest has nothing pending (rebooting when it\n"
+        "asks), shuts it down, brings it back, verifies it offline and commits it the same way.\n\n"
         "Examples:\n"
         "  dormant patch web1.qcow2 --mode offline --dry-run\n"
+        "  dormant patch --group web --mode service --hosts maint\n"
         "  dormant patch --group web --mode offline --security-only --finalize\n"
         "  dormant rollback web1.qcow2");
     return cmd;
@@ -78,6 +107,23 @@ class PatchCommand final : public Command {
 
   void run(Context& context) override {
     TerminalProgress progress(*context.err, ::isatty(STDERR_FILENO) == 1, context.verbose);
+    if (mode_ == "service") {
+      if (host_group_.empty())
+        fail(ErrorKind::usage, "patch",
+             "--mode service needs --hosts GROUP (a host group of `dormant host add`)");
+      if (finalize_)
+        fail(ErrorKind::usage, "patch", "--finalize is for --mode offline; --mode service boots anyway");
+    } else if (!host_group_.empty()) {
+      fail(ErrorKind::usage, "patch", "--hosts is for --mode service");
+    }
+    std::vector<catalog::Host> hosts;
+    if (!host_group_.empty()) {
+      hosts = context.catalog().hosts_in_group(host_group_);
+      if (hosts.empty())
+        fail(ErrorKind::not_found, host_group_,
+             "no maintenance host in this group; add one with `dormant host add NAME URI --group {}`",
+             host_group_);
+    }
     auto selected = identify_and_select(context, selection_, "patch", !no_identify_, progress);
     auto& catalog = context.catalog();
 
@@ -94,6 +140,12 @@ class PatchCommand final : public Command {
     options.replay_journal = replay_journal_;
     options.keep_versions = keep_versions_;
     options.timeout_per_image = std::chrono::seconds(timeout_s_);
+    options.mode = mode_ == "service" ? patch::PatchMode::service : patch::PatchMode::offline;
+    options.hosts = hosts;
+    options.service_timeouts = {std::chrono::seconds(copy_timeout_s_), std::chrono::seconds(boot_timeout_s_),
+                                std::chrono::seconds(update_timeout_s_),
+                                std::chrono::seconds(shutdown_timeout_s_)};
+    options.max_rounds = max_rounds_;
     auto report = patch::patch_images(catalog, selected, options, progress);
 
     // The committed images are new files: record them, and their compliance.
@@ -120,14 +172,16 @@ class PatchCommand final : public Command {
 
  private:
   void print(std::ostream& out, const patch::PatchReport& report) const {
-    Table table({"IMAGE", "STATE", "INSTALL", "REMOVE", "STAGED", "APPLIED", "REASON"});
+    const bool service = mode_ == "service";
+    Table table({"IMAGE", "STATE", "INSTALL", "REMOVE", service ? "HOST" : "STAGED", "APPLIED", "REASON"});
     for (const auto& p : report.images) {
       std::size_t debs = 0;
       for (const auto& f : p.staged)
         if (f.guest_path.ends_with(".deb")) ++debs;
       std::string state = p.state == "failed" ? fmt::format("failed ({})", p.step) : p.state;
       table.add({p.image.path, state, std::to_string(p.installs.size()), std::to_string(p.removals.size()),
-                 std::to_string(debs), p.applied ? std::to_string(*p.applied) : "-", or_dash(p.reason)});
+                 service ? or_dash(p.host) : std::to_string(debs),
+                 p.applied ? std::to_string(*p.applied) : "-", or_dash(p.reason)});
     }
     table.print(out);
     for (const auto& p : report.images) {
@@ -140,6 +194,7 @@ class PatchCommand final : public Command {
       for (const auto& c : p.not_planned)
         out << "    skip    " << change_text(c) << " [" << assess::to_string(c.action) << "]\n";
       if (!p.version_path.empty()) out << "    previous version kept as " << p.version_path << '\n';
+      for (const auto& line : p.phase_log) out << "    " << line << '\n';
     }
     out << fmt::format("{} images: {} committed, {} nothing to do, {} failed{} (run {})\n",
                        report.images.size(), report.committed, report.nothing_to_do, report.failed,
@@ -148,6 +203,12 @@ class PatchCommand final : public Command {
 
   ImageSelection selection_;
   std::string mode_ = "offline";
+  std::string host_group_;
+  int copy_timeout_s_ = 900;
+  int boot_timeout_s_ = 300;
+  int update_timeout_s_ = 1800;
+  int shutdown_timeout_s_ = 180;
+  int max_rounds_ = 3;
   bool security_only_ = false;
   std::vector<std::string> exclude_;
   bool dry_run_ = false;

@@ -17,6 +17,18 @@ const LibvirtApi& libvirt_api() {
   return api;
 }
 
+const LibvirtQemuApi& libvirt_qemu_api() {
+  static const LibvirtQemuApi api = [] {
+    static const SharedLibrary library("libvirt-qemu.so.0", "libvirt0");
+    LibvirtQemuApi loaded;
+#define DORMANT_BIND_FUNCTION(name) library.bind(loaded.name, #name);
+    DORMANT_LIBVIRT_QEMU_FUNCTIONS(DORMANT_BIND_FUNCTION)
+#undef DORMANT_BIND_FUNCTION
+    return loaded;
+  }();
+  return api;
+}
+
 std::string last_libvirt_error() {
   const virError* error = libvirt_api().virGetLastError();
   return error && error->message ? error->message : "unknown libvirt error";

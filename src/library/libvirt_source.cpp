@@ -11,15 +11,6 @@
 namespace dormant::library {
 namespace {
 
-struct PoolFree {
-  void operator()(virStoragePoolPtr p) const { libvirt_api().virStoragePoolFree(p); }
-};
-struct VolFree {
-  void operator()(virStorageVolPtr v) const { libvirt_api().virStorageVolFree(v); }
-};
-struct DomainFree {
-  void operator()(virDomainPtr d) const { libvirt_api().virDomainFree(d); }
-};
 struct XmlDocFree {
   void operator()(xmlDocPtr d) const { xmlFreeDoc(d); }
 };
@@ -33,7 +24,7 @@ struct CFree {
   void operator()(char* p) const { std::free(p); }
 };
 
-using Pool = std::unique_ptr<virStoragePool, PoolFree>;
+using Pool = PoolHandle;
 
 Connection open_connection(const std::string& uri) {
   silence_libvirt();
@@ -82,7 +73,7 @@ Pool lookup_pool(virConnectPtr conn, const std::string& uri, const std::string& 
 }
 
 std::filesystem::path volume_path(virStoragePoolPtr pool, const std::string& volume) {
-  std::unique_ptr<virStorageVol, VolFree> vol(libvirt_api().virStorageVolLookupByName(pool, volume.c_str()));
+  VolumeHandle vol(libvirt_api().virStorageVolLookupByName(pool, volume.c_str()));
   if (!vol) return {};
   std::unique_ptr<char, CFree> path(libvirt_api().virStorageVolGetPath(vol.get()));
   return path ? std::filesystem::path(path.get()) : std::filesystem::path();
@@ -105,7 +96,7 @@ PoolContents list_pool(const std::string& uri, const std::string& pool_name) {
   if (count < 0)
     fail(ErrorKind::io, pool_name, "cannot list the volumes of the pool: {}", last_libvirt_error());
   for (int i = 0; i < count; ++i) {
-    std::unique_ptr<virStorageVol, VolFree> vol(volumes[i]);
+    VolumeHandle vol(volumes[i]);
     std::unique_ptr<char, CFree> path(libvirt_api().virStorageVolGetPath(vol.get()));
     if (path) contents.volumes.emplace_back(path.get());
   }
@@ -139,7 +130,7 @@ std::vector<DomainDisk> list_domain_disks(const std::string& uri) {
   int count = libvirt_api().virConnectListAllDomains(
       conn.get(), &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE);
   if (count < 0) fail(ErrorKind::io, uri, "cannot list domains: {}", last_libvirt_error());
-  std::vector<std::unique_ptr<virDomain, DomainFree>> owned;
+  std::vector<DomainHandle> owned;
   owned.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) owned.emplace_back(domains[i]);
   std::free(domains);

@@ -41,10 +41,7 @@ int last_libvirt_code() {
   return error ? error->code : VIR_ERR_OK;
 }
 
-struct DomainFree {
-  void operator()(virDomainPtr d) const { libvirt_api().virDomainFree(d); }
-};
-using Domain = std::unique_ptr<virDomain, DomainFree>;
+using Domain = library::DomainHandle;
 
 // Destroys the domain unless it was seen gone: an exception between create
 // and the end of the wait must not leave the guest running.

@@ -28,6 +28,17 @@ std::string tail_lines(const std::string& text, std::size_t count) {
 
 }  // namespace
 
+bool journals_clean(image::GuestWriter& guest, std::string_view after, FinalizeCheck& check) {
+  for (const auto& fs : guest.filesystems())
+    if (fs.needs_recovery) {
+      check.problem = fmt::format(
+          "after {} the guest's {} filesystem needs journal recovery: it did not shut down cleanly", after,
+          fs.mountpoint);
+      return false;
+    }
+  return true;
+}
+
 FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image::ProbeOptions& probe,
                               const std::string& run_id, const ImagePatch& plan,
                               const assess::UniverseOptions& universe, const PatchOptions& options,
@@ -35,14 +46,7 @@ FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image:
   FinalizeCheck check;
   // Opened through the writer only to see the journal state; nothing is written.
   auto guest = image::open_guest_writer(overlay, probe);
-  for (const auto& fs : guest->filesystems())
-    if (fs.needs_recovery) {
-      check.problem = fmt::format(
-          "after the finalize boot the guest's {} filesystem needs journal recovery: it did not shut down "
-          "cleanly",
-          fs.mountpoint);
-      return check;
-    }
+  if (!journals_clean(*guest, "the finalize boot", check)) return check;
   auto& view = guest->view();
   const std::string dir = guest::run_dir(run_id);
   auto result_text = view.read_file(dir + "/result", kResultCap, false);
@@ -64,11 +68,19 @@ FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image:
     return check;
   }
 
+  check_installed(*guest, plan, universe, options, scratch, check);
+  return check;
+}
+
+void check_installed(image::GuestWriter& guest, const ImagePatch& plan,
+                     const assess::UniverseOptions& universe, const PatchOptions& options,
+                     const std::filesystem::path& scratch, FinalizeCheck& check) {
+  auto& view = guest.view();
   auto status = view.read_file("/var/lib/dpkg/status", kStatusCap);
   auto extended = view.read_file("/var/lib/apt/extended_states", kStatusCap);
   if (!status) {
-    check.problem = "the finalized guest has no /var/lib/dpkg/status";
-    return check;
+    check.problem = "the updated guest has no /var/lib/dpkg/status";
+    return;
   }
   std::map<std::string, std::string> installed;  // "name:arch" -> version
   for (const auto& pkg : inspect::parse_dpkg_status(*status).packages)
@@ -86,7 +98,7 @@ FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image:
   if (!missing.empty()) {
     check.problem = fmt::format("after the update the guest's dpkg database lacks planned versions: {}",
                                 fmt::join(missing, ", "));
-    return check;
+    return;
   }
 
   auto resolve_universe = universe;
@@ -95,14 +107,13 @@ FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image:
                                            {{"finalized", *status, extended.value_or(""), {}}},
                                            options.timeout_per_image);
   if (results.empty() || !results.front().resolution) {
-    check.problem = fmt::format("the finalized package database cannot be assessed: {}",
+    check.problem = fmt::format("the updated package database cannot be assessed: {}",
                                 results.empty() ? "no result" : results.front().error);
-    return check;
+    return;
   }
   check.compliance = assess::compliance_of(*results.front().resolution);
   if (check.compliance == catalog::kSecurityUpdatesPending || check.compliance == catalog::kUnknown)
     check.problem = fmt::format("after the update the image is still {}", check.compliance);
-  return check;
 }
 
 }  // namespace dormant::patch

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dormant/assess/resolver.hpp"
+#include "dormant/image/guest_writer.hpp"
 #include "dormant/image/probe.hpp"
 #include "dormant/patch/patch.hpp"
 
@@ -26,5 +27,14 @@ FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image:
                               const std::string& run_id, const ImagePatch& plan,
                               const assess::UniverseOptions& universe, const PatchOptions& options,
                               const std::filesystem::path& scratch);
+
+// The parts of check_finalized that do not depend on how the update ran
+// (also used by --mode service): every filesystem's journal is clean, and
+// the dpkg database holds every planned version and assesses without a
+// security update left. journals_clean returns false with check.problem set.
+bool journals_clean(image::GuestWriter& guest, std::string_view after, FinalizeCheck& check);
+void check_installed(image::GuestWriter& guest, const ImagePatch& plan,
+                     const assess::UniverseOptions& universe, const PatchOptions& options,
+                     const std::filesystem::path& scratch, FinalizeCheck& check);
 
 }  // namespace dormant::patch

@@ -7,9 +7,8 @@
 #include "dormant/core/error.hpp"
 
 namespace dormant::patch::detail {
-namespace {
 
-std::string escape(std::string_view text) {
+std::string xml_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -36,6 +35,9 @@ std::string escape(std::string_view text) {
   return out;
 }
 
+namespace {
+
+std::string escape(std::string_view text) { return xml_escape(text); }
 std::string escape_path(const std::filesystem::path& path) { return escape(std::string_view(path.native())); }
 
 bool is_uuid(std::string_view text) {

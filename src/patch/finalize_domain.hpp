@@ -45,4 +45,7 @@ std::string kernel_cmdline(std::string_view root_uuid);
 // incomplete. Every value is XML-escaped.
 std::string domain_xml(const DomainSpec& spec);
 
+// &, <, >, ' and " as entities (attribute- and text-safe).
+std::string xml_escape(std::string_view text);
+
 }  // namespace dormant::patch::detail

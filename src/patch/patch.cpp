@@ -24,44 +24,31 @@
 #include "dormant/patch/finalize.hpp"
 #include "dormant/patch/versions.hpp"
 #include "finalize_check.hpp"
+#include "run_context.hpp"
 #include "stage.hpp"
 
 namespace dormant::patch {
-namespace {
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+// The overlay grows by the staged bytes, and commit writes a whole new image
+// next to the old one: both must fit on the library's filesystem.
+void check_host_space(const std::filesystem::path& dir, std::uint64_t staged, std::uint64_t image_allocated) {
+  constexpr std::uint64_t kMiB = 1024 * 1024;
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0)
+    fail(ErrorKind::io, dir.string(), "statvfs: {}", std::strerror(errno));
+  const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  const std::uint64_t need = staged + image_allocated + 64 * kMiB;
+  if (free < need)
+    fail(ErrorKind::limit, dir.string(),
+         "not enough free space beside the library image: patching needs {:.1f} MiB (the staged packages "
+         "plus a full copy of the image for the atomic replace) and {:.1f} MiB is free; nothing was written",
+         static_cast<double>(need) / kMiB, static_cast<double>(free) / kMiB);
+}
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
-
-// Test hook: DORMANT_TEST_KILL_AT=<step> makes the process SIGKILL itself
-// right after that step's record is durable, to test what a killed run
-// leaves behind (tests/integration/patch_kill_test.cpp).
 void kill_point(std::string_view step) {
   const char* at = std::getenv("DORMANT_TEST_KILL_AT");
   if (at != nullptr && step == at) ::raise(SIGKILL);
 }
-
-std::string make_run_id() {
-  std::string now = catalog::utc_now();  // 2026-11-29T10:15:00Z
-  std::string compact;
-  for (char c : now)
-    if (c != '-' && c != ':') compact += c;
-  return fmt::format("{}-{}", compact, ::getpid());
-}
-
-class StepTimer {
- public:
-  StepTimer(ImagePatch& p, std::string step) : p_(p), step_(std::move(step)), start_(Clock::now()) {}
-  ~StepTimer() { p_.seconds[step_] = std::chrono::duration<double>(Clock::now() - start_).count(); }
-  StepTimer(const StepTimer&) = delete;
-  StepTimer& operator=(const StepTimer&) = delete;
-
- private:
-  ImagePatch& p_;
-  std::string step_;
-  Clock::time_point start_;
-};
 
 void record(catalog::Catalog& catalog, const std::string& run_id, const ImagePatch& p) {
   catalog::PatchImageRecord r;
@@ -81,6 +68,21 @@ void record(catalog::Catalog& catalog, const std::string& run_id, const ImagePat
   r.version_path = p.version_path;
   r.detail_json = to_json(p).dump();
   catalog.put_patch_image(r);
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+std::string make_run_id() {
+  std::string now = catalog::utc_now();  // 2026-11-29T10:15:00Z
+  std::string compact;
+  for (char c : now)
+    if (c != '-' && c != ':') compact += c;
+  return fmt::format("{}-{}", compact, ::getpid());
 }
 
 // The plan is the assessment's resolution: what dist-upgrade (or the
@@ -126,21 +128,6 @@ std::uint64_t installed_size_of(const fs::path& deb, std::uint64_t deb_size) {
   return kib * 1024;
 }
 
-// The overlay grows by the staged bytes, and commit writes a whole new image
-// next to the old one: both must fit on the library's filesystem.
-void check_host_space(const fs::path& dir, std::uint64_t staged, std::uint64_t image_allocated) {
-  struct statvfs st {};
-  if (::statvfs(dir.c_str(), &st) != 0)
-    fail(ErrorKind::io, dir.string(), "statvfs: {}", std::strerror(errno));
-  const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-  const std::uint64_t need = staged + image_allocated + 64 * kMiB;
-  if (free < need)
-    fail(ErrorKind::limit, dir.string(),
-         "not enough free space beside the library image: patching needs {:.1f} MiB (the staged packages "
-         "plus a full copy of the image for the atomic replace) and {:.1f} MiB is free; nothing was written",
-         static_cast<double>(need) / kMiB, static_cast<double>(free) / kMiB);
-}
-
 std::chrono::seconds finalize_timeout_for(const ImagePatch& p, const PatchOptions& options) {
   if (options.finalize_timeout.count() > 0) return options.finalize_timeout;
   std::size_t kernels = 0;
@@ -149,21 +136,25 @@ std::chrono::seconds finalize_timeout_for(const ImagePatch& p, const PatchOption
   return std::chrono::seconds(120 + 20 * p.installs.size() + 1200 * kernels);
 }
 
-struct RunContext {
-  catalog::Catalog& catalog;
-  const PatchOptions& options;
-  std::string run_id;
-  fs::path scratch;  // under cache_dir: worker scratch
-};
-
-// Removes a directory tree when it goes out of scope (the run's work).
-struct RemoveOnExit {
-  fs::path path;
-  ~RemoveOnExit() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
+// Flattens the overlay into a new file of the image's format beside the
+// image and renames it into place, keeping the old version.
+void commit(RunContext& ctx, ImagePatch& p, const fs::path& overlay, const fs::path& work) {
+  StepTimer t(p, "commit");
+  p.step = "commit";
+  const fs::path candidate = work / fmt::format("new.{}", p.image.format);
+  image::flatten_overlay(overlay, p.image.format, candidate);
+  {
+    StepTimer h(p, "hash_after");
+    p.new_sha256 = sha256_file(candidate).sha256;
   }
-};
+  kill_point("flattened");
+  p.version_path =
+      replace_keeping_version(p.image.path, candidate, p.old_sha256, ctx.options.keep_versions).string();
+  p.state = "committed";
+  p.step.clear();
+  record(ctx.catalog, ctx.run_id, p);
+  kill_point("committed");
+}
 
 void patch_one(RunContext& ctx, ImagePatch& p, const assess::ImageAssessment& a) {
   const auto& options = ctx.options;
@@ -195,6 +186,14 @@ void patch_one(RunContext& ctx, ImagePatch& p, const assess::ImageAssessment& a)
   const fs::path work = work_dir_for(library_dir, ctx.run_id) / fmt::format("image-{}", p.image.id);
   RemoveOnExit cleanup{work};
   fs::create_directories(work);
+  if (options.mode == PatchMode::service) {
+    {
+      StepTimer h(p, "hash_before");
+      p.old_sha256 = sha256_file(image_path).sha256;
+    }
+    commit(ctx, p, service_image(ctx, p, a, debs, work), work);
+    return;
+  }
   const fs::path overlay = work / "overlay.qcow2";
   image::ProbeOptions probe_options;
   probe_options.allowed_roots = {library_dir, work};
@@ -258,23 +257,17 @@ void patch_one(RunContext& ctx, ImagePatch& p, const assess::ImageAssessment& a)
     kill_point("finalized");
   }
 
-  {
-    StepTimer t(p, "commit");
-    p.step = "commit";
-    const fs::path candidate = work / fmt::format("new.{}", p.image.format);
-    image::flatten_overlay(overlay, p.image.format, candidate);
-    {
-      StepTimer h(p, "hash_after");
-      p.new_sha256 = sha256_file(candidate).sha256;
-    }
-    kill_point("flattened");
-    p.version_path =
-        replace_keeping_version(image_path, candidate, p.old_sha256, options.keep_versions).string();
-    p.state = "committed";
-    p.step.clear();
-    record(ctx.catalog, ctx.run_id, p);
-    kill_point("committed");
-  }
+  commit(ctx, p, overlay, work);
+}
+
+void fail_image(catalog::Catalog& catalog, const std::string& run_id, ImagePatch& p, std::string reason) {
+  p.state = "failed";
+  // --mode service: what could not be removed from a host that went away.
+  if (!p.leftovers.empty() && reason.find("dormant host cleanup") == std::string::npos)
+    reason += fmt::format("; left on host {}: {}; `dormant host cleanup {}` removes them once it is back",
+                          p.host, fmt::join(p.leftovers, ", "), p.host);
+  p.reason = std::move(reason);
+  record(catalog, run_id, p);
 }
 
 pid_t pid_of_run(std::string_view run_id) {
@@ -334,8 +327,20 @@ PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::I
                                 {"finalize", options.finalize},
                                 {"replay_journal", options.replay_journal},
                                 {"keep_versions", options.keep_versions}};
+  if (options.mode == PatchMode::service) {
+    std::vector<std::string> hosts;
+    for (const auto& h : options.hosts) hosts.push_back(h.name);
+    run_options["hosts"] = hosts;
+    run_options["max_rounds"] = options.max_rounds;
+    run_options["timeouts"] = {{"copy", options.service_timeouts.copy.count()},
+                               {"boot", options.service_timeouts.boot.count()},
+                               {"update", options.service_timeouts.update.count()},
+                               {"shutdown", options.service_timeouts.shutdown.count()}};
+  }
   if (!options.dry_run)
-    catalog.begin_patch_run({report.run_id, "", "", "offline", run_options.dump(), "running"});
+    catalog.begin_patch_run({report.run_id, "", "",
+                             options.mode == PatchMode::service ? "service" : "offline", run_options.dump(),
+                             "running"});
 
   fs::path scratch = options.cache_dir / "work" / fmt::format("patch-{}", report.run_id);
   RemoveOnExit scratch_cleanup{scratch};
@@ -360,13 +365,9 @@ PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::I
         try {
           patch_one(ctx, p, a);
         } catch (const Error& e) {
-          p.state = "failed";
-          p.reason = e.what();
-          record(catalog, report.run_id, p);
+          fail_image(catalog, report.run_id, p, e.what());
         } catch (const std::exception& e) {  // std::filesystem errors of the work directory
-          p.state = "failed";
-          p.reason = e.what();
-          record(catalog, report.run_id, p);
+          fail_image(catalog, report.run_id, p, e.what());
         }
       }
     }

@@ -30,6 +30,29 @@ nlohmann::json to_json(const ImagePatch& p) {
   j["new_sha256"] = p.new_sha256.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.new_sha256);
   j["version_path"] = p.version_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.version_path);
   j["seconds"] = p.seconds;
+  if (!p.host.empty() || !p.phase_log.empty()) {  // --mode service
+    auto& s = j["service"];
+    s["host"] = p.host.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.host);
+    s["domain"] = p.domain.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.domain);
+    s["rounds"] = p.rounds;
+    s["pending_after"] = p.pending_after ? nlohmann::json(*p.pending_after) : nlohmann::json(nullptr);
+    s["guest_interfaces"] =
+        p.guest_interfaces ? nlohmann::json(*p.guest_interfaces) : nlohmann::json(nullptr);
+    s["shutdown"] = p.shutdown.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.shutdown);
+    s["log"] = p.phase_log;
+    s["guest_output"] = p.guest_log;
+    s["leftovers"] = p.leftovers;
+    // The share of the servicing wall time spent waiting on the guest
+    // (boot, update, shutdown) rather than copying or checking.
+    double guest = 0, all = 0;
+    for (const auto& [step, secs] : p.seconds) {
+      if (step == "boot" || step == "update" || step == "shutdown") guest += secs;
+      if (step == "prepare" || step == "copy_in" || step == "boot" || step == "update" ||
+          step == "shutdown" || step == "copy_out" || step == "verify")
+        all += secs;
+    }
+    s["guest_wait_share"] = all > 0 ? nlohmann::json(guest / all) : nlohmann::json(nullptr);
+  }
   return j;
 }
 

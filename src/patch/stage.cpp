@@ -94,11 +94,11 @@ void check_guest_space(image::GuestWriter& writer, const StageInput& input, std:
   }
 }
 
-std::string plan_json(const StageInput& input) {
+std::string plan_json(const std::string& run_id, const ImagePatch& plan) {
   nlohmann::json j;
-  j["run"] = input.run_id;
+  j["run"] = run_id;
   auto& installs = j["install"] = nlohmann::json::array();
-  for (const auto& c : input.plan->installs)
+  for (const auto& c : plan.installs)
     installs.push_back({{"name", c.name},
                         {"arch", c.arch},
                         {"from", c.installed},
@@ -106,7 +106,7 @@ std::string plan_json(const StageInput& input) {
                         {"security", c.security},
                         {"auto", c.auto_installed}});
   auto& removals = j["remove"] = nlohmann::json::array();
-  for (const auto& c : input.plan->removals)
+  for (const auto& c : plan.removals)
     removals.push_back({{"name", c.name}, {"arch", c.arch}, {"version", c.installed}});
   return j.dump(2) + "\n";
 }
@@ -117,13 +117,32 @@ std::string lines(const std::vector<std::string>& items) {
   return out;
 }
 
-// Names as apt-get and dpkg-query take them: "name" for the native
-// architecture and "all", "name:arch" for foreign ones.
+}  // namespace
+
 std::string apt_name(const assess::PackageChange& c, const std::string& native) {
   return c.arch.empty() || c.arch == native || c.arch == "all" ? c.name : c.name + ":" + c.arch;
 }
 
-}  // namespace
+std::vector<std::pair<std::string, std::string>> plan_texts(
+    const std::string& run_id, const ImagePatch& plan, const std::vector<assess::DownloadedPackage>& debs) {
+  std::string sums;
+  for (const auto& deb : debs) sums += fmt::format("{}  {}\n", deb.sha256, deb.file.filename().string());
+  const auto native = plan.image.arch;
+  std::vector<std::string> packages, automatic, removals;
+  for (const auto& c : plan.installs) {
+    packages.push_back(apt_name(c, native));
+    if (c.auto_installed) automatic.push_back(apt_name(c, native));
+  }
+  for (const auto& c : plan.removals) {
+    packages.push_back(apt_name(c, native));
+    removals.push_back(apt_name(c, native) + "-");
+  }
+  return {{"SHA256SUMS", sums},
+          {"packages", lines(packages)},
+          {"auto", lines(automatic)},
+          {"remove", lines(removals)},
+          {"plan.json", plan_json(run_id, plan)}};
+}
 
 StageOutput stage_update(const StageInput& input) {
   const std::string image = input.plan->image.path;
@@ -173,28 +192,13 @@ StageOutput stage_update(const StageInput& input) {
 
   writer->mkdir_p(dir + "/debs", 0755);
   writer->mkdir_p(dir + "/sources.list.d", 0755);
-  std::string sums;
   for (const auto& deb : input.debs) {
     const std::string guest_path = fmt::format("{}/debs/{}", dir, deb.file.filename().string());
     writer->write_file(guest_path, deb.file, 0644);
     out.files.push_back({guest_path, deb.sha256, deb.size});
-    sums += fmt::format("{}  {}\n", deb.sha256, deb.file.filename().string());
   }
-
-  const auto native = input.plan->image.arch;
-  std::vector<std::string> packages, automatic, removals;
-  for (const auto& c : input.plan->installs) {
-    packages.push_back(apt_name(c, native));
-    if (c.auto_installed) automatic.push_back(apt_name(c, native));
-  }
-  for (const auto& c : input.plan->removals) {
-    packages.push_back(apt_name(c, native));
-    removals.push_back(apt_name(c, native) + "-");
-  }
-  const std::vector<std::pair<std::string, std::string>> texts{
-      {"SHA256SUMS", sums},        {"packages", lines(packages)},   {"auto", lines(automatic)},
-      {"remove", lines(removals)}, {"plan.json", plan_json(input)}, {"sources.list", ""},
-  };
+  auto texts = plan_texts(input.run_id, *input.plan, input.debs);
+  texts.emplace_back("sources.list", "");
   for (const auto& [name, content] : texts) {
     const std::string path = dir + "/" + name;
     writer->write_text(path, content, 0644);

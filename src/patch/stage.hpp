@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dormant/assess/download.hpp"
@@ -36,6 +37,17 @@ struct StageOutput {
 //   Error(conflict)     an earlier staged update is still pending (/system-update)
 //   Error(limit)        not enough free space in the guest (numbers in the message)
 StageOutput stage_update(const StageInput& input);
+
+// Names as apt-get and dpkg-query take them: "name" for the native
+// architecture and "all", "name:arch" for foreign ones.
+std::string apt_name(const assess::PackageChange& c, const std::string& native);
+
+// The plan as the guest-side scripts read it (offline `apply` and the
+// service script): SHA256SUMS (of the .debs, by file name), packages (every
+// planned name), auto (names apt marks automatic), remove ("name-" lines)
+// and plan.json, as (file name, content).
+std::vector<std::pair<std::string, std::string>> plan_texts(
+    const std::string& run_id, const ImagePatch& plan, const std::vector<assess::DownloadedPackage>& debs);
 
 // Re-opens the overlay read-only and checks every staged file's hash, the
 // /system-update link and the unit, then runs e2fsck -fn on each written

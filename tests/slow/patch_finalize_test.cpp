@@ -10,91 +10,26 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "dormant/core/sha256.hpp"
-#include "dormant/core/subprocess.hpp"
-#include "support/apt_repo.hpp"
-#include "support/loopback_http.hpp"
-#include "support/test_support.hpp"
+#include "patch_guest.hpp"
 
 namespace dormant::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixtures_dir() {
-  std::vector<std::string> argv{(source_dir() / "tests/fixtures/make-images.sh").string()};
-  if (const char* dir = std::getenv("DORMANT_FIXTURES")) argv.emplace_back(dir);
-  auto r = run_ok(argv, {std::chrono::minutes(20)});
-  auto out = r.out;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
-}
-
-ProcessResult dormant_cli(const fs::path& catalog, std::vector<std::string> args,
-                          std::chrono::seconds timeout = std::chrono::seconds(1800)) {
-  args.insert(args.begin(), {DORMANT_CLI_PATH, "--catalog", catalog.string()});
-  return run_process(args, {timeout});
-}
-
-// The version dpkg records for `name` in the image's own database
-// (debugfs reads the file out of the raw image, dpkg-query parses it).
-std::string dpkg_version(const fs::path& raw_image, const std::string& name, const fs::path& scratch) {
-  fs::create_directories(scratch / "admin");
-  run_ok({"debugfs", "-R", "dump /var/lib/dpkg/status " + (scratch / "admin/status").string(),
-          raw_image.string()});
-  auto r =
-      run_process({"dpkg-query", "--admindir=" + (scratch / "admin").string(), "-W", "-f=${Version}", name});
-  return r.exit_code == 0 ? r.out : "";
-}
-
 // Whether libvirt still lists a finalize domain of this run. Tests run in
 // parallel on one daemon, so another test's domain may well be listed.
 bool run_left_a_domain(const std::string& run_id) {
-  auto r = run_process({"virsh", "-c", "qemu:///system", "list", "--all", "--name"});
-  return r.out.find("dormant-finalize-" + run_id + "-") != std::string::npos;
+  return !libvirt_domains_with("dormant-finalize-" + run_id + "-").empty();
 }
 
-class PatchFinalize : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto started =
-        run_process({(source_dir() / "scripts/start-libvirt.sh").string()}, {std::chrono::seconds(120)});
-    ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
-    open_to_apt(dir_.path());
-    library_ = dir_.path() / "library";
-    fs::create_directories(library_);
-    image_ = library_ / "bookworm.raw";
-    run_ok({"cp", "--sparse=always", (fixtures_dir() / "ext4-whole-full.raw").string(), image_.string()},
-           {std::chrono::minutes(5)});
-    repo_ = dir_.path() / "repo";
-    run_ok({(source_dir() / "tests/fixtures/make-update-repo.sh").string(), fixture_rootfs().string(),
-            repo_.string()},
-           {std::chrono::minutes(5)});
-    server_ = std::make_unique<LoopbackHttpServer>(repo_);
-    const std::string keyring = (repo_ / "keyring.gpg").string();
-    for (auto argv : std::vector<std::vector<std::string>>{
-             {"library", "add", library_.string(), "--name", "lib"},
-             {"source", "add", "debian", server_->url(), "--suite", "bookworm", "--keyring", keyring},
-             {"source", "add", "debian-security", server_->url(), "--suite", "bookworm-security",
-              "--security", "--keyring", keyring}}) {
-      auto r = dormant_cli(catalog(), argv);
-      ASSERT_EQ(r.exit_code, 0) << r.err;
-    }
-  }
-
-  fs::path catalog() const { return dir_.path() / "catalog.db"; }
-  fs::path cache() const { return dir_.path() / "cache"; }
-
-  TempDir dir_;
-  fs::path library_, image_, repo_;
-  std::unique_ptr<LoopbackHttpServer> server_;
-};
+using PatchFinalize = PatchGuestTest;
 
 TEST_F(PatchFinalize, AppliesTheUpdateInTheGuestAndTheImageIsCompliant) {
   const auto before = sha256_file(image_).sha256;

@@ -106,9 +106,9 @@ TEST_F(AssessmentCatalogTest, MigratingAVersionTwoCatalogKeepsImagesAndMakesIden
     catalog.put_images({image("/lib/a.qcow2")});
     catalog.create_group("web", "*");
   }
-  // Schema 2 is the current schema without what 2 -> 3 and 3 -> 4 add.
+  // Schema 2 is the current schema without what 2 -> 3, 3 -> 4 and 4 -> 5 add.
   sqlite_query(file_,
-               "DROP TABLE patch_images; DROP TABLE patch_runs; "
+               "DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; "
                "DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
                "PRAGMA user_version = 2");
   Catalog catalog(file_);

@@ -85,9 +85,9 @@ TEST_F(SourceCatalogTest, MigratesAVersionOneCatalogAndKeepsImagesAndGroups) {
     catalog.add_group_members("web", {catalog.find_image("/srv/golden/b.qcow2")->id});
   }
   // Schema 1 is the current schema without what 1 -> 2 (sources), 2 -> 3
-  // (package sets, assessments) and 3 -> 4 (patch runs) add.
+  // (package sets, assessments), 3 -> 4 (patch runs) and 4 -> 5 (hosts) add.
   sqlite_query(file,
-               "DROP TABLE patch_images; DROP TABLE patch_runs; DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
+               "DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
                "DROP TABLE sources; PRAGMA user_version = 1");
   ASSERT_EQ(sqlite_query(file, "SELECT count(*) FROM sqlite_master WHERE name = 'sources'"), "0");
   ASSERT_EQ(sqlite_query(file, "PRAGMA user_version"), "1");

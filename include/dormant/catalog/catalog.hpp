@@ -17,7 +17,7 @@
 namespace dormant::catalog {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 enum class LibraryKind { directory, libvirt_pool };
 
@@ -149,6 +149,25 @@ struct Source {
   std::string added_at;              // UTC, ISO 8601
 };
 
+// A maintenance host (`dormant host add`): a libvirt daemon that servicing
+// VMs of patch runs (--mode service) are started on. Hosts of one group are
+// interchangeable.
+struct Host {
+  std::string name;  // [A-Za-z0-9][A-Za-z0-9._-]*, unique
+  std::string uri;   // libvirt connection URI: qemu:///system, qemu+ssh://..., qemu+tls://...
+  std::string host_group = "default";
+  std::int64_t max_vms = 1;        // servicing VMs at once on this host
+  std::int64_t memory_mib = 1024;  // memory of each servicing VM unless the image says otherwise
+  std::string pool = "default";    // libvirt storage pool for the temporary volumes
+  std::string added_at;            // UTC, ISO 8601 (now when empty on write)
+};
+
+// What add_host checks before it writes: Error(usage) naming the field (a
+// name or host group unlike a source name, a URI without "://" or with white
+// space, max_vms < 1, memory_mib < 128, an empty pool). For callers that
+// must check before doing anything else (`dormant host add` probes first).
+void validate_host(const Host& host);
+
 class Catalog {
  public:
   // Opens or creates the catalog at `path` (parent directories are created
@@ -233,6 +252,15 @@ class Catalog {
   // The sources that apply to an image: every global source, plus those bound
   // to a group the image is a member of (explicitly or by glob), by name.
   std::vector<Source> sources_for_image(std::int64_t image_id);
+
+  // Maintenance hosts. add_host: validate_host, then Error(conflict) when the
+  // name exists; remove_host: Error(not_found). hosts and hosts_in_group: by
+  // name.
+  void add_host(const Host& host);
+  void remove_host(std::string_view name);
+  std::vector<Host> hosts();
+  std::optional<Host> find_host(std::string_view name);
+  std::vector<Host> hosts_in_group(std::string_view host_group);
 
  private:
   struct Impl;

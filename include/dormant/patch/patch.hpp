@@ -30,7 +30,19 @@
 
 namespace dormant::patch {
 
+// --mode service: per-phase time-outs (each ends with the VM stopped, the
+// host cleaned up and the library image untouched).
+struct ServiceTimeouts {
+  std::chrono::seconds copy{900};      // each upload / download of the working copy
+  std::chrono::seconds boot{300};      // start until the guest agent answers (also after a reboot)
+  std::chrono::seconds update{1800};   // each update round inside the guest
+  std::chrono::seconds shutdown{180};  // agent, then ACPI, then forced off
+};
+
+enum class PatchMode { offline, service };
+
 struct PatchOptions {
+  PatchMode mode = PatchMode::offline;
   std::filesystem::path cache_dir;   // indexes, the .deb cache, scratch (as assess)
   std::filesystem::path worker_exe;  // the dormant binary (`__resolve-worker`)
   bool refresh = true;               // false: --offline (indexes of the last fetch)
@@ -43,6 +55,12 @@ struct PatchOptions {
   std::chrono::seconds finalize_timeout{0};
   std::string libvirt_uri = "qemu:///system";
   std::size_t keep_versions = 2;  // previous versions kept for rollback
+  // --mode service: the maintenance hosts of the --hosts group (the image
+  // goes to the reachable one with the most free VM slots), time-outs, and
+  // how many update rounds (a reboot between two) before giving up.
+  std::vector<catalog::Host> hosts;
+  ServiceTimeouts service_timeouts;
+  int max_rounds = 3;
   std::chrono::milliseconds timeout_per_image{std::chrono::minutes(2)};  // resolver / download worker
 };
 
@@ -67,6 +85,16 @@ struct ImagePatch {
   std::string applied_status;          // the guest's `result` status ("success", "failed-apt")
   std::optional<std::size_t> applied;  // planned installs now at their planned version
   std::string compliance_after;        // assessment of the finalized image
+  // --mode service: where and how it ran.
+  std::string host;                     // the maintenance host's name
+  std::string domain;                   // the transient domain's name
+  int rounds = 0;                       // update rounds run in the guest
+  std::optional<int> pending_after;     // what apt in the guest still saw pending after the last round
+  std::string shutdown;                 // how it stopped: agent, acpi, forced
+  std::optional<int> guest_interfaces;  // network interfaces besides lo the guest saw (0: isolated)
+  std::vector<std::string> phase_log;   // one line per phase event, for the job log
+  std::string guest_log;                // the guest's update output (capped)
+  std::vector<std::string> leftovers;   // host objects dormant could not remove (host gone)
   std::string old_sha256, new_sha256, version_path;
   std::map<std::string, double> seconds;  // per step
 };
