@@ -87,6 +87,37 @@ else
   echo "demo: no Debian mirror in this machine's apt sources (or no $keyring): assessment skipped" >&2
 fi
 
+# Maintenance-host servicing: the bootable bookworm fixture guest (systemd,
+# qemu-guest-agent, a kernel) runs briefly on the local libvirtd as its
+# maintenance host, with no network device, and updates itself from a
+# read-only disk holding exactly the verified plan. Its updates come from a
+# signed repository newer than the guest (tests/fixtures/make-update-repo.sh)
+# served on 127.0.0.1, with a catalog of its own so that the mirror's
+# sources above do not apply to it.
+echo
+echo "demo: maintenance-host servicing (local libvirtd; takes a minute or two under TCG)"
+"$root/scripts/start-libvirt.sh"
+svc="$demo/service"
+mkdir -p "$svc/lib" "$svc/pool"
+cp --sparse=always "$fixtures/ext4-whole-full.raw" "$svc/lib/lab-guest.raw"
+"$root/tests/fixtures/make-update-repo.sh" "$("$root/tests/fixtures/make-rootfs.sh")" "$svc/repo" >/dev/null
+python3 "$root/tests/support/http_server.py" "$svc/repo" >"$svc/port" 2>/dev/null < <(sleep infinity) &
+server=$!
+pool="dormant-demo-$$"
+virsh -q -c qemu:///system pool-create-as "$pool" dir --target "$svc/pool" >/dev/null
+trap 'kill $server 2>/dev/null; virsh -q -c qemu:///system pool-destroy "$pool" >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 50); do [ -s "$svc/port" ] && break; sleep 0.1; done
+url="http://127.0.0.1:$(head -1 "$svc/port")"
+catalog="$svc/catalog.db"
+step library add "$svc/lib" --name lab
+step source add lab-updates "$url" --suite bookworm --keyring "$svc/repo/keyring.gpg"
+step source add lab-security "$url" --suite bookworm-security --keyring "$svc/repo/keyring.gpg" --security
+step host add demo-host qemu:///system --group maint --pool "$pool"
+step host list
+step patch "$svc/lib/lab-guest.raw" --mode service --hosts maint --cache-dir "$svc/cache"
+step compliance
+catalog="$demo/catalog.db"
+
 echo
 echo "demo: done. The catalog is $catalog; try for example:"
 echo "  $dormant --catalog $catalog inspect $lib/db-primary.vmdk --json"

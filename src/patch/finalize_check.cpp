@@ -16,6 +16,8 @@ namespace {
 constexpr std::uint64_t kResultCap = 1 << 20;
 constexpr std::uint64_t kStatusCap = 64 << 20;
 
+}  // namespace
+
 std::string tail_lines(const std::string& text, std::size_t count) {
   std::size_t pos = text.size();
   for (std::size_t n = 0; n <= count && pos > 0; ++n) {
@@ -25,8 +27,6 @@ std::string tail_lines(const std::string& text, std::size_t count) {
   }
   return text.substr(pos + 1);
 }
-
-}  // namespace
 
 bool journals_clean(image::GuestWriter& guest, std::string_view after, FinalizeCheck& check) {
   for (const auto& fs : guest.filesystems())

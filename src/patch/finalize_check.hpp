@@ -28,6 +28,9 @@ FinalizeCheck check_finalized(const std::filesystem::path& overlay, const image:
                               const assess::UniverseOptions& universe, const PatchOptions& options,
                               const std::filesystem::path& scratch);
 
+// The last `count` lines of `text` (all of it when it has fewer).
+std::string tail_lines(const std::string& text, std::size_t count);
+
 // The parts of check_finalized that do not depend on how the update ran
 // (also used by --mode service): every filesystem's journal is clean, and
 // the dpkg database holds every planned version and assesses without a

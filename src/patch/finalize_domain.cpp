@@ -84,16 +84,7 @@ std::string domain_xml(const DomainSpec& spec) {
   xml += fmt::format("  <name>{}</name>\n", escape(spec.name));
   xml += fmt::format("  <memory unit='MiB'>{}</memory>\n", spec.memory_mib);
   xml += "  <vcpu>1</vcpu>\n";
-  xml += "  <os>\n";
-  xml += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
-  xml += fmt::format("    <kernel>{}</kernel>\n", escape_path(spec.kernel));
-  xml += fmt::format("    <initrd>{}</initrd>\n", escape_path(spec.initrd));
-  xml += fmt::format("    <cmdline>{}</cmdline>\n", escape(spec.cmdline));
-  xml += "  </os>\n";
-  // ACPI: `systemctl reboot`/`poweroff` in the guest end in an ACPI event
-  // that qemu reports, so on_reboot/on_poweroff fire.
-  xml += "  <features>\n    <acpi/>\n  </features>\n";
-  xml += "  <clock offset='utc'/>\n";
+  xml += direct_boot_xml(spec.kernel.native(), spec.initrd.native(), spec.cmdline);
   xml += "  <on_poweroff>destroy</on_poweroff>\n";
   xml += "  <on_reboot>destroy</on_reboot>\n";
   xml += "  <on_crash>destroy</on_crash>\n";
@@ -117,14 +108,33 @@ std::string domain_xml(const DomainSpec& spec) {
   xml += "    </console>\n";
   xml += "    <memballoon model='none'/>\n";
   xml += "  </devices>\n";
+  xml += no_relabel_seclabel_xml();
+  xml += "</domain>\n";
+  return xml;
+}
+
+std::string direct_boot_xml(std::string_view kernel, std::string_view initrd, std::string_view cmdline) {
+  std::string xml;
+  xml += "  <os>\n";
+  xml += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
+  xml += fmt::format("    <kernel>{}</kernel>\n", escape(kernel));
+  xml += fmt::format("    <initrd>{}</initrd>\n", escape(initrd));
+  xml += fmt::format("    <cmdline>{}</cmdline>\n", escape(cmdline));
+  xml += "  </os>\n";
+  // ACPI: `systemctl reboot`/`poweroff` in the guest end in an ACPI event
+  // that qemu reports, so on_reboot/on_poweroff fire.
+  xml += "  <features>\n    <acpi/>\n  </features>\n";
+  xml += "  <clock offset='utc'/>\n";
+  return xml;
+}
+
+std::string no_relabel_seclabel_xml() {
   // qemu runs as root and libvirt relabels nothing: with the default
   // dynamic ownership it would chown every image of the chain, the library
   // image included, to libvirt-qemu for the boot and back afterwards.
-  xml += "  <seclabel type='static' model='dac' relabel='no'>\n";
-  xml += "    <label>+0:+0</label>\n";
-  xml += "  </seclabel>\n";
-  xml += "</domain>\n";
-  return xml;
+  return "  <seclabel type='static' model='dac' relabel='no'>\n"
+         "    <label>+0:+0</label>\n"
+         "  </seclabel>\n";
 }
 
 }  // namespace dormant::patch::detail

@@ -45,6 +45,12 @@ std::string kernel_cmdline(std::string_view root_uuid);
 // incomplete. Every value is XML-escaped.
 std::string domain_xml(const DomainSpec& spec);
 
+// What the finalize and the service domains share: <os> with a direct
+// kernel boot (x86_64, machine 'pc'), ACPI and a UTC clock; and the DAC
+// seclabel that runs qemu as root with no relabelling. Values escaped.
+std::string direct_boot_xml(std::string_view kernel, std::string_view initrd, std::string_view cmdline);
+std::string no_relabel_seclabel_xml();
+
 // &, <, >, ' and " as entities (attribute- and text-safe).
 std::string xml_escape(std::string_view text);
 

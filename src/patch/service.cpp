@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 #include "dormant/core/error.hpp"
 #include "dormant/image/overlay.hpp"
@@ -51,16 +52,6 @@ std::string printable_tail(std::string_view text, std::size_t cap) {
     if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7f) c = '?';
   }
   return out;
-}
-
-std::string last_lines(const std::string& text, std::size_t count) {
-  std::size_t pos = text.size();
-  for (std::size_t n = 0; n <= count && pos > 0; ++n) {
-    const auto nl = text.rfind('\n', pos - 1);
-    if (nl == std::string::npos) return text;
-    pos = nl;
-  }
-  return text.substr(pos + 1);
 }
 
 // Offline, before anything is copied: the guest's dpkg database must have
@@ -109,16 +100,21 @@ class HostObjects {
   HostObjects& operator=(const HostObjects&) = delete;
 
   void add_volume(const std::string& name) { volumes_.push_back(name); }
-  void set_domain(virDomainPtr domain) { domain_ = domain; }
-  void domain_gone() { domain_ = nullptr; }
+  // Owns the handle: it must outlive the destroy in release(), whatever the
+  // order the caller's locals go out of scope in.
+  virDomainPtr set_domain(library::DomainHandle domain) {
+    domain_ = std::move(domain);
+    return domain_.get();
+  }
+  void domain_gone() { domain_.reset(); }
 
   void release() {
-    if (domain_ != nullptr) {
-      if (libvirt_api().virDomainDestroy(domain_) == 0 || !domain_exists())
+    if (domain_) {
+      if (libvirt_api().virDomainDestroy(domain_.get()) == 0 || !domain_exists())
         p_.phase_log.push_back(fmt::format("cleanup: domain {} destroyed", p_.domain));
       else
         p_.leftovers.push_back(fmt::format("domain {} ({})", p_.domain, library::last_libvirt_error()));
-      domain_ = nullptr;
+      domain_.reset();
     }
     for (const auto& name : volumes_) {
       if (detail::delete_volume(pool_, name))
@@ -137,7 +133,7 @@ class HostObjects {
   virConnectPtr conn_;
   virStoragePoolPtr pool_;
   ImagePatch& p_;
-  virDomainPtr domain_ = nullptr;
+  library::DomainHandle domain_;
   std::vector<std::string> volumes_;
 };
 
@@ -267,15 +263,15 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
 
   const std::string xml = detail::service_domain_xml(spec);
   // Auto-destroy: when dormant dies, libvirtd destroys the domain.
-  library::DomainHandle domain(
+  library::DomainHandle created(
       libvirt_api().virDomainCreateXML(conn.get(), xml.c_str(), VIR_DOMAIN_START_AUTODESTROY));
-  if (!domain)
+  if (!created)
     phase_failed(p, ErrorKind::io, "boot",
                  fmt::format("host {} refused to start the servicing domain: {}", host.host.name,
                              library::last_libvirt_error()));
-  objects.set_domain(domain.get());
+  virDomainPtr domain = objects.set_domain(std::move(created));
   note(fmt::format("boot: domain {} started on {} (no network device)", p.domain, host.host.name));
-  detail::GuestAgent agent(domain.get());
+  detail::GuestAgent agent(domain);
   {
     StepTimer t(p, "boot");
     p.step = "boot";
@@ -317,7 +313,7 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
                      fmt::format("the update failed in the guest (status {}, exit status {}); nothing was "
                                  "committed. Its output ends:\n{}",
                                  round.status.empty() ? "none" : round.status, result.exit_code,
-                                 last_lines(printable_tail(result.out + result.err, kGuestLogCap), 15)));
+                                 tail_lines(printable_tail(result.out + result.err, kGuestLogCap), 15)));
       p.pending_after = round.pending;
     }
     const bool again = round.reboot_required || round.pending != 0;
@@ -333,7 +329,7 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
       p.step = "boot";
       const auto deadline = Clock::now() + timeouts.boot;
       const std::string before = agent.boot_id(deadline);
-      if (libvirt_api().virDomainReboot(domain.get(), VIR_DOMAIN_REBOOT_GUEST_AGENT) != 0)
+      if (libvirt_api().virDomainReboot(domain, VIR_DOMAIN_REBOOT_GUEST_AGENT) != 0)
         phase_failed(
             p, ErrorKind::io, "boot",
             fmt::format("the reboot the update asked for failed: {}", library::last_libvirt_error()));
@@ -355,7 +351,7 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
   {
     StepTimer t(p, "shutdown");
     p.step = "shutdown";
-    p.shutdown = shut_down(domain.get(), agent, timeouts.shutdown, p.phase_log);
+    p.shutdown = shut_down(domain, agent, timeouts.shutdown, p.phase_log);
     if (p.shutdown == "forced") fail_if_host_gone(conn.get(), p, "shutdown");
     objects.domain_gone();
     if (p.shutdown == "forced")

@@ -18,14 +18,7 @@ std::string service_domain_xml(const ServiceDomainSpec& spec) {
   xml += fmt::format("  <name>{}</name>\n", e(spec.name));
   xml += fmt::format("  <memory unit='MiB'>{}</memory>\n", spec.memory_mib);
   xml += fmt::format("  <vcpu>{}</vcpu>\n", spec.vcpus);
-  xml += "  <os>\n";
-  xml += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
-  xml += fmt::format("    <kernel>{}</kernel>\n", e(spec.kernel));
-  xml += fmt::format("    <initrd>{}</initrd>\n", e(spec.initrd));
-  xml += fmt::format("    <cmdline>{}</cmdline>\n", e(spec.cmdline));
-  xml += "  </os>\n";
-  xml += "  <features>\n    <acpi/>\n  </features>\n";
-  xml += "  <clock offset='utc'/>\n";
+  xml += direct_boot_xml(spec.kernel, spec.initrd, spec.cmdline);
   xml += "  <on_poweroff>destroy</on_poweroff>\n";
   // A reboot asked for by the update (/run/reboot-required) restarts the
   // same domain; dormant waits for the agent again.
@@ -55,9 +48,7 @@ std::string service_domain_xml(const ServiceDomainSpec& spec) {
   xml += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
   xml += "    <memballoon model='none'/>\n";
   xml += "  </devices>\n";
-  xml += "  <seclabel type='static' model='dac' relabel='no'>\n";
-  xml += "    <label>+0:+0</label>\n";
-  xml += "  </seclabel>\n";
+  xml += no_relabel_seclabel_xml();
   xml += "</domain>\n";
   return xml;
 }
