@@ -217,6 +217,9 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
     image::flatten_overlay(overlay, "qcow2", upload);
     fs::remove(overlay);
     repo = detail::build_repo_disk(work, ctx.run_id, p, debs);
+    note(fmt::format(
+        "prepare: working copy ({} bytes), kernel {}, repository disk of {} package(s) ({} bytes)",
+        fs::file_size(upload), boot.guest.kernel, debs.size(), repo.size));
   }
 
   const auto host = choose_host(options.hosts, p.phase_log);

@@ -31,17 +31,28 @@ class ServiceTest : public PatchGuestTest {
     fs::create_directories(dir_.path() / "pool");
     run_ok({"virsh", "-c", "qemu:///system", "pool-create-as", pool_, "dir", "--target",
             (dir_.path() / "pool").string()});
-    auto r = dormant_cli(catalog(), {"host", "add", "local", "qemu:///system", "--group", "maint", "--pool",
-                                     pool_, "--max-vms", "2", "--memory", "1024"});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    // Placement: of the group's hosts, the reachable one with the most free
+    // VM slots takes the image. "aaa-gone" cannot be reached, "bbb-small"
+    // has one slot, "local" two (the same daemon: slots are per entry).
+    const std::string gone = "qemu+unix:///system?socket=" + (dir_.path() / "no-such.sock").string();
+    for (auto argv : std::vector<std::vector<std::string>>{
+             {"host", "add", "aaa-gone", gone, "--group", "maint", "--pool", pool_, "--no-check"},
+             {"host", "add", "bbb-small", "qemu:///system", "--group", "maint", "--pool", pool_, "--max-vms",
+              "1"},
+             {"host", "add", "local", "qemu:///system", "--group", "maint", "--pool", pool_, "--max-vms", "2",
+              "--memory", "1024"},
+             {"host", "add", "dead", gone, "--group", "dead", "--pool", pool_, "--no-check"}}) {
+      auto r = dormant_cli(catalog(), argv);
+      ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    }
   }
   void TearDown() override {
     if (!pool_.empty()) run_process({"virsh", "-c", "qemu:///system", "pool-destroy", pool_});
   }
 
-  ProcessResult service(std::vector<std::string> extra = {}) {
+  ProcessResult service(std::vector<std::string> extra = {}, const std::string& hosts = "maint") {
     std::vector<std::string> args{"patch", image_.string(), "--mode",      "service",       "--hosts",
-                                  "maint", "--json",        "--cache-dir", cache().string()};
+                                  hosts,   "--json",        "--cache-dir", cache().string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return dormant_cli(catalog(), args);
   }
@@ -65,7 +76,7 @@ TEST_F(ServiceTest, ServicesTheGuestOnTheHostAndTheImageComesBackCompliant) {
   const auto& p = report["images"][0];
   ASSERT_EQ(p["state"], "committed") << p.dump(2);
   const auto& s = p["service"];
-  EXPECT_EQ(s["host"], "local");
+  EXPECT_EQ(s["host"], "local") << "the reachable host with the most free slots: " << s["log"].dump();
   EXPECT_EQ(s["rounds"], 1);
   EXPECT_EQ(s["pending_after"], 0) << "apt in the guest still saw updates";
   EXPECT_EQ(s["guest_interfaces"], 0) << "the servicing VM must have no network device";
@@ -124,6 +135,24 @@ TEST_F(ServiceTest, AGuestWithoutTheAgentIsRefusedBeforeAnythingMoves) {
   expect_nothing_left(report);
 }
 
+// Every host of the group unreachable: refused before any copy.
+TEST_F(ServiceTest, NoReachableHostFailsBeforeAnythingIsCopied) {
+  const auto before = sha256_file(image_).sha256;
+  auto r = service({}, "dead");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  const auto& p = report["images"][0];
+  EXPECT_EQ(p["state"], "failed");
+  const std::string reason = p["reason"];
+  EXPECT_NE(reason.find("no maintenance host can take the image"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("dead:"), std::string::npos) << reason;
+  ASSERT_TRUE(p.contains("service")) << p.dump(2);
+  EXPECT_TRUE(p["service"]["leftovers"].empty()) << p.dump(2);
+  EXPECT_TRUE(p["service"]["host"].is_null()) << p.dump(2);
+  EXPECT_EQ(sha256_file(image_).sha256, before);
+  expect_nothing_left(report);
+}
+
 // dormant-canary's postinst sleeps: the update round never ends.
 class HangingServiceTest : public ServiceTest {
  protected:
@@ -132,14 +161,14 @@ class HangingServiceTest : public ServiceTest {
 
 TEST_F(HangingServiceTest, AHangingUpdateIsStoppedAtItsTimeOutAndLeavesNothing) {
   const auto before = sha256_file(image_).sha256;
-  auto r = service({"--update-timeout", "100"});
+  auto r = service({"--update-timeout", "60"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
   const auto& p = report["images"][0];
   EXPECT_EQ(p["state"], "failed");
   EXPECT_EQ(p["step"], "update");
   const std::string reason = p["reason"];
-  EXPECT_NE(reason.find("did not finish within 100 s"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("did not finish within 60 s"), std::string::npos) << reason;
   EXPECT_EQ(sha256_file(image_).sha256, before);
   EXPECT_FALSE(fs::exists(library_ / ".dormant-versions"));
   expect_nothing_left(report);
