@@ -75,7 +75,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
 
 std::string make_run_id() {
   std::string now = catalog::utc_now();  // 2026-11-29T10:15:00Z
