@@ -130,7 +130,13 @@ if wanted sanitizers; then
   header 3 "sanitizers: unit + integration in $ASAN_BUILD (ASan+UBSan)"
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-  run_ctest sanitizers "$ASAN_BUILD" -L 'unit|integration' -LE slow
+  # Tests that talk to a libvirt daemon over its RPC are not run here: on
+  # Debian 12 (glibc 2.36, no sunrpc) ASan's xdr_* interceptors find no real
+  # function and libvirt's RPC client jumps to address 0 inside them
+  # (llvm/llvm-project#81470). They run in the integration tier above.
+  asan_exclude='^integration\.CliHost\.'
+  echo "sanitizers: not run under ASan (libvirt RPC, see tests/README.md): $asan_exclude"
+  run_ctest sanitizers "$ASAN_BUILD" -L 'unit|integration' -LE slow -E "$asan_exclude"
 fi
 
 # ---------------------------------------------------------------- 4 fuzz
