@@ -20,8 +20,13 @@
 #include <apt-pkg/pkgrecords.h>
 #include <apt-pkg/sourcelist.h>
 #include <apt-pkg/strutl.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -34,6 +39,25 @@
 
 namespace dormant::assess {
 namespace {
+
+// An exclusive flock on <archives>/.dormant-download.lock, held while apt
+// downloads into the directory.
+class ArchivesQueue {
+ public:
+  explicit ArchivesQueue(const std::filesystem::path& archives_dir) {
+    const auto path = archives_dir / ".dormant-download.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) fail(ErrorKind::io, path.string(), "cannot open the download lock: {}", std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) fail(ErrorKind::io, path.string(), "cannot lock: {}", std::strerror(errno));
+  }
+  ~ArchivesQueue() { ::close(fd_); }
+  ArchivesQueue(const ArchivesQueue&) = delete;
+  ArchivesQueue& operator=(const ArchivesQueue&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 namespace fs = std::filesystem;
 
@@ -210,6 +234,10 @@ void detail::download_configured(const fs::path& lists_dir, const std::vector<Pa
   std::string failures, first_failed;
   bool hostile = false;
   {
+    // apt's own lock on the archives directory does not wait: patch
+    // processes of one job share the cache, so they queue on this one first
+    // (the worker's time-out bounds the wait).
+    ArchivesQueue queue(archives_dir);
     pkgAcquire fetcher(&status);
     // The configured value exactly (trailing slash): only then does apt make partial/ for _apt.
     if (fetcher.GetLock(_config->FindDir("Dir::Cache::Archives")) == false)

@@ -36,6 +36,18 @@ std::string utc_now() {
   return buffer;
 }
 
+std::string utc_now_ms() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[40];
+  std::size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(ms));
+  return buffer;
+}
+
 bool glob_matches(std::string_view glob, const ImageRecord& image) {
   std::string pattern(glob);
   auto match = [&](const std::string& text) { return !text.empty() && fnmatch(pattern.c_str(), text.c_str(), 0) == 0; };

@@ -1,4 +1,4 @@
-// Patch runs and their per-image records (schema version 4).
+// Patch runs and their per-image records (schema version 4; job_run_id: 6).
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
@@ -8,7 +8,7 @@
 namespace dormant::catalog {
 namespace {
 
-constexpr const char* kRunColumns = "id, started_at, finished_at, mode, options_json, state";
+constexpr const char* kRunColumns = "id, started_at, finished_at, mode, options_json, state, job_run_id";
 
 PatchRun read_run(SQLite::Statement& q) {
   PatchRun run;
@@ -18,6 +18,7 @@ PatchRun read_run(SQLite::Statement& q) {
   run.mode = q.getColumn(3).getString();
   run.options_json = q.getColumn(4).getString();
   run.state = q.getColumn(5).getString();
+  if (!q.getColumn(6).isNull()) run.job_run_id = q.getColumn(6).getInt64();
   return run;
 }
 
@@ -51,13 +52,17 @@ void Catalog::begin_patch_run(const PatchRun& run) {
     if (find_patch_run(run.id))
       fail(ErrorKind::conflict, impl_->subject, "patch run {} is already recorded", run.id);
     SQLite::Statement q(impl_->db,
-                        "INSERT INTO patch_runs (id, started_at, mode, options_json, state) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5)");
+                        "INSERT INTO patch_runs (id, started_at, mode, options_json, state, job_run_id) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     q.bind(1, run.id);
     q.bind(2, run.started_at.empty() ? utc_now() : run.started_at);
     q.bind(3, run.mode);
     q.bind(4, run.options_json.empty() ? std::string("{}") : run.options_json);
     q.bind(5, run.state);
+    if (run.job_run_id)
+      q.bind(6, *run.job_run_id);
+    else
+      q.bind(6);
     q.exec();
   });
 }
@@ -128,6 +133,17 @@ std::vector<PatchImageRecord> Catalog::patch_images(const std::string& run_id) {
     std::vector<PatchImageRecord> out;
     while (q.executeStep()) out.push_back(read_image(q));
     return out;
+  });
+}
+
+std::vector<PatchRun> Catalog::patch_runs_of_job_run(std::int64_t job_run_id) {
+  return impl_->guard("reading the patch runs of a job run", [&] {
+    SQLite::Statement q(impl_->db, std::string("SELECT ") + kRunColumns +
+                                       " FROM patch_runs WHERE job_run_id = ?1 ORDER BY started_at, id");
+    q.bind(1, job_run_id);
+    std::vector<PatchRun> runs;
+    while (q.executeStep()) runs.push_back(read_run(q));
+    return runs;
   });
 }
 

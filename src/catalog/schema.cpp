@@ -12,7 +12,7 @@ namespace dormant::catalog::detail {
 namespace {
 
 // migrations[i] brings user_version i to i+1. Never edit a released entry:
-// append a new one (later: jobs).
+// append a new one.
 constexpr std::array<std::string_view, kSchemaVersion> kMigrations = {
     R"sql(
 CREATE TABLE libraries (
@@ -179,6 +179,67 @@ CREATE TABLE patch_runs_v5 (
 INSERT INTO patch_runs_v5 SELECT id, started_at, finished_at, mode, options_json, state FROM patch_runs;
 DROP TABLE patch_runs;
 ALTER TABLE patch_runs_v5 RENAME TO patch_runs;
+)sql",
+    // 5 -> 6: jobs (docs/jobs.md, docs/catalog.md). A job is a saved
+    // servicing task; each run of it has one item per target image. Every
+    // dispatch and finish is an event with a global sequence number, so
+    // what ran where at any instant can be replayed from the record.
+    R"sql(
+CREATE TABLE jobs (
+  name TEXT PRIMARY KEY,
+  targets_json TEXT NOT NULL,
+  mode TEXT NOT NULL CHECK (mode IN ('offline', 'service')),
+  host_group TEXT,
+  options_json TEXT NOT NULL,
+  max_concurrent TEXT NOT NULL,
+  max_errors TEXT NOT NULL,
+  schedule TEXT,
+  maintenance_window TEXT,
+  created_at TEXT NOT NULL,
+  last_fire TEXT
+);
+
+CREATE TABLE job_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_name TEXT NOT NULL REFERENCES jobs(name) ON DELETE CASCADE,
+  run_trigger TEXT NOT NULL CHECK (run_trigger IN ('manual', 'schedule')),
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'stopped', 'cancelled', 'interrupted')),
+  stop_reason TEXT,
+  runner_pid INTEGER,
+  cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+  settings_json TEXT NOT NULL
+);
+CREATE INDEX job_runs_job ON job_runs(job_name, id);
+
+CREATE TABLE job_items (
+  run_id INTEGER NOT NULL REFERENCES job_runs(id) ON DELETE CASCADE,
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+  attempt INTEGER NOT NULL DEFAULT 0,
+  host TEXT,
+  pid INTEGER,
+  patch_run_id TEXT,
+  started_at TEXT,
+  finished_at TEXT,
+  result TEXT,
+  reason TEXT,
+  log TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, image_id)
+);
+
+CREATE TABLE job_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL REFERENCES job_runs(id) ON DELETE CASCADE,
+  image_id INTEGER NOT NULL,
+  host TEXT,
+  kind TEXT NOT NULL CHECK (kind IN ('start', 'finish')),
+  at TEXT NOT NULL
+);
+CREATE INDEX job_events_run ON job_events(run_id, seq);
+
+ALTER TABLE patch_runs ADD COLUMN job_run_id INTEGER;
 )sql",
 };
 

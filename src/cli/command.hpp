@@ -93,6 +93,7 @@ std::filesystem::path own_executable();
 void add_patch_command(CLI::App& app, Commands& commands);
 void add_rollback_command(CLI::App& app, Commands& commands);
 void add_host_commands(CLI::App& app, Commands& commands);
+void add_job_commands(CLI::App& app, Commands& commands);
 
 // The shared --json flag of commands whose output is data.
 inline void add_json_flag(CLI::App* command, bool& json) {

@@ -2,9 +2,6 @@
 // VMs (`dormant patch --mode service`) run on.
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <charconv>
-#include <csignal>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -12,6 +9,7 @@
 #include "command.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/patch/hosts.hpp"
+#include "dormant/patch/patch.hpp"
 #include "output.hpp"
 
 namespace dormant::cli {
@@ -183,21 +181,6 @@ class HostRemoveCommand final : public Command {
   std::string name_;
 };
 
-// A patch run is live while the catalog says it is running and its process
-// (the pid after the run id's last '-', on this machine) exists.
-bool run_is_live(catalog::Catalog& catalog, const std::string& run_id) {
-  auto run = catalog.find_patch_run(run_id);
-  if (!run || run->state != "running") return false;
-  std::size_t dash = run_id.rfind('-');
-  if (dash == std::string::npos) return false;
-  long pid = 0;
-  const char* begin = run_id.data() + dash + 1;
-  const char* end = run_id.data() + run_id.size();
-  auto [ptr, ec] = std::from_chars(begin, end, pid);
-  if (ec != std::errc() || ptr != end || pid <= 0 || pid != static_cast<pid_t>(pid)) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
-}
-
 class HostCleanupCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
@@ -219,7 +202,7 @@ class HostCleanupCommand final : public Command {
     auto host = catalog.find_host(name_);
     if (!host) fail(ErrorKind::not_found, name_, "no such host; see `dormant host list`");
     auto removed =
-        patch::cleanup_host(*host, [&](const std::string& run_id) { return run_is_live(catalog, run_id); });
+        patch::cleanup_host(*host, [&](const std::string& run_id) { return patch::patch_run_is_live(catalog, run_id); });
     if (json_) {
       *context.out << nlohmann::json{{"host", host->name}, {"removed", removed}}.dump(2) << '\n';
       return;

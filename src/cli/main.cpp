@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   dormant::cli::add_patch_command(app, commands);
   dormant::cli::add_rollback_command(app, commands);
   dormant::cli::add_host_commands(app, commands);
+  dormant::cli::add_job_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -39,6 +39,9 @@ class PatchCommand final : public Command {
         ->check(CLI::IsMember({"offline", "service"}))
         ->capture_default_str();
     cmd->add_option("--hosts", host_group_, "--mode service: the host group to run on (`dormant host add`)");
+    cmd->add_option("--host", host_name_, "--mode service: run on this one host (instead of --hosts)");
+    // The job run this patch serves: set by `dormant job run` for its items.
+    cmd->add_option("--job-run", job_run_id_, "")->group("");
     cmd->add_option("--copy-timeout", copy_timeout_s_, "--mode service: seconds per upload or download")
         ->check(CLI::Range(10, 86400))
         ->capture_default_str();
@@ -107,14 +110,16 @@ class PatchCommand final : public Command {
 
   void run(Context& context) override {
     TerminalProgress progress(*context.err, ::isatty(STDERR_FILENO) == 1, context.verbose);
+    if (!host_group_.empty() && !host_name_.empty())
+      fail(ErrorKind::usage, "patch", "give --hosts GROUP or --host NAME, not both");
     if (mode_ == "service") {
-      if (host_group_.empty())
+      if (host_group_.empty() && host_name_.empty())
         fail(ErrorKind::usage, "patch",
-             "--mode service needs --hosts GROUP (a host group of `dormant host add`)");
+             "--mode service needs --hosts GROUP (a host group of `dormant host add`) or --host NAME");
       if (finalize_)
         fail(ErrorKind::usage, "patch", "--finalize is for --mode offline; --mode service boots anyway");
-    } else if (!host_group_.empty()) {
-      fail(ErrorKind::usage, "patch", "--hosts is for --mode service");
+    } else if (!host_group_.empty() || !host_name_.empty()) {
+      fail(ErrorKind::usage, "patch", "--hosts and --host are for --mode service");
     }
     std::vector<catalog::Host> hosts;
     if (!host_group_.empty()) {
@@ -123,6 +128,11 @@ class PatchCommand final : public Command {
         fail(ErrorKind::not_found, host_group_,
              "no maintenance host in this group; add one with `dormant host add NAME URI --group {}`",
              host_group_);
+    }
+    if (!host_name_.empty()) {
+      auto host = context.catalog().find_host(host_name_);
+      if (!host) fail(ErrorKind::not_found, host_name_, "no such maintenance host (`dormant host list`)");
+      hosts.push_back(*host);
     }
     auto selected = identify_and_select(context, selection_, "patch", !no_identify_, progress);
     auto& catalog = context.catalog();
@@ -146,6 +156,7 @@ class PatchCommand final : public Command {
                                 std::chrono::seconds(update_timeout_s_),
                                 std::chrono::seconds(shutdown_timeout_s_)};
     options.max_rounds = max_rounds_;
+    if (job_run_id_ > 0) options.job_run_id = job_run_id_;
     auto report = patch::patch_images(catalog, selected, options, progress);
 
     // The committed images are new files: record them, and their compliance.
@@ -204,6 +215,8 @@ class PatchCommand final : public Command {
   ImageSelection selection_;
   std::string mode_ = "offline";
   std::string host_group_;
+  std::string host_name_;
+  std::int64_t job_run_id_ = 0;
   int copy_timeout_s_ = 900;
   int boot_timeout_s_ = 300;
   int update_timeout_s_ = 1800;

@@ -45,10 +45,6 @@ void check_host_space(const std::filesystem::path& dir, std::uint64_t staged, st
          static_cast<double>(need) / kMiB, static_cast<double>(free) / kMiB);
 }
 
-void kill_point(std::string_view step) {
-  const char* at = std::getenv("DORMANT_TEST_KILL_AT");
-  if (at != nullptr && step == at) ::raise(SIGKILL);
-}
 
 void record(catalog::Catalog& catalog, const std::string& run_id, const ImagePatch& p) {
   catalog::PatchImageRecord r;
@@ -73,8 +69,6 @@ void record(catalog::Catalog& catalog, const std::string& run_id, const ImagePat
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
 
 std::string make_run_id() {
   std::string now = catalog::utc_now();  // 2026-11-29T10:15:00Z
@@ -146,6 +140,9 @@ void commit(RunContext& ctx, ImagePatch& p, const fs::path& overlay, const fs::p
     StepTimer h(p, "hash_after");
     p.new_sha256 = sha256_file(candidate).sha256;
   }
+  // The commit begins: with new_sha256 recorded, a process killed from here
+  // on is settled by the image's hash (reconcile_dead_runs).
+  record(ctx.catalog, ctx.run_id, p);
   kill_point("flattened");
   p.version_path =
       replace_keeping_version(p.image.path, candidate, p.old_sha256, ctx.options.keep_versions).string();
@@ -186,10 +183,6 @@ void patch_one(RunContext& ctx, ImagePatch& p, const assess::ImageAssessment& a)
   RemoveOnExit cleanup{work};
   fs::create_directories(work);
   if (options.mode == PatchMode::service) {
-    {
-      StepTimer h(p, "hash_before");
-      p.old_sha256 = sha256_file(image_path).sha256;
-    }
     commit(ctx, p, service_image(ctx, p, a, debs, work), work);
     return;
   }
@@ -269,36 +262,7 @@ void fail_image(catalog::Catalog& catalog, const std::string& run_id, ImagePatch
   record(catalog, run_id, p);
 }
 
-pid_t pid_of_run(std::string_view run_id) {
-  const auto dash = run_id.rfind('-');
-  if (dash == std::string_view::npos) return 0;
-  pid_t pid = 0;
-  auto [ptr, ec] = std::from_chars(run_id.data() + dash + 1, run_id.data() + run_id.size(), pid);
-  if (ec != std::errc() || ptr != run_id.data() + run_id.size()) return 0;
-  return pid;
-}
-
-bool process_gone(pid_t pid) { return pid > 0 && ::kill(pid, 0) == -1 && errno == ESRCH; }
-
 }  // namespace
-
-std::vector<fs::path> remove_abandoned_work(catalog::Catalog& catalog, const fs::path& library_dir) {
-  // Runs killed before they created a work directory have only their record.
-  for (const auto& run : catalog.patch_runs())
-    if (run.state == "running" && process_gone(pid_of_run(run.id)))
-      catalog.finish_patch_run(run.id, "abandoned");
-  std::vector<fs::path> removed;
-  std::error_code ec;
-  const fs::path base = library_dir / ".dormant-work";
-  for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string run_id = it->path().filename().string();
-    if (!process_gone(pid_of_run(run_id))) continue;
-    std::error_code ignored;
-    fs::remove_all(it->path(), ignored);
-    removed.push_back(it->path());
-  }
-  return removed;
-}
 
 PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::ImageRecord>& images,
                          const PatchOptions& options, ProgressSink& progress) {
@@ -325,7 +289,8 @@ PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::I
                                 {"dry_run", options.dry_run},
                                 {"finalize", options.finalize},
                                 {"replay_journal", options.replay_journal},
-                                {"keep_versions", options.keep_versions}};
+                                {"keep_versions", options.keep_versions},
+                                {"cache_dir", options.cache_dir.string()}};
   if (options.mode == PatchMode::service) {
     std::vector<std::string> hosts;
     for (const auto& h : options.hosts) hosts.push_back(h.name);
@@ -339,7 +304,7 @@ PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::I
   if (!options.dry_run)
     catalog.begin_patch_run({report.run_id, "", "",
                              options.mode == PatchMode::service ? "service" : "offline", run_options.dump(),
-                             "running"});
+                             "running", options.job_run_id});
 
   fs::path scratch = options.cache_dir / "work" / fmt::format("patch-{}", report.run_id);
   RemoveOnExit scratch_cleanup{scratch};

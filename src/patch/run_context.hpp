@@ -11,6 +11,7 @@
 #include "dormant/assess/assess.hpp"
 #include "dormant/assess/download.hpp"
 #include "dormant/catalog/catalog.hpp"
+#include "dormant/core/kill_point.hpp"
 #include "dormant/patch/patch.hpp"
 
 namespace dormant::patch {
@@ -49,10 +50,9 @@ struct RemoveOnExit {
 // The image's row of this run, written now (durable before the next step).
 void record(catalog::Catalog& catalog, const std::string& run_id, const ImagePatch& p);
 
-// Test hook: DORMANT_TEST_KILL_AT=<step> makes the process SIGKILL itself
-// right after that step's record is durable, to test what a killed run
-// leaves behind (tests/integration/patch_kill_test.cpp).
-void kill_point(std::string_view step);
+// kill_point(step) (core/kill_point.hpp) is called right after each step's
+// record is durable, to test what a killed run leaves behind.
+
 
 // Error(limit) unless `dir`'s filesystem has `staged` + `image_allocated`
 // bytes (+ a margin) free: what a patch writes beside the library image.

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "dormant/core/error.hpp"
+#include "dormant/core/sha256.hpp"
 #include "dormant/image/overlay.hpp"
 #include "dormant/image/probe.hpp"
 #include "dormant/inspect/dpkg_status.hpp"
@@ -194,8 +195,18 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
   const fs::path library_dir = fs::path(p.image.path).parent_path();
   auto note = [&p](std::string line) { p.phase_log.push_back(std::move(line)); };
 
+  // The cheap refusals first: no agent, no host free.
   p.step = "prepare";
   require_guest_agent(ctx.catalog, p.image);
+  const auto host = choose_host(options.hosts, p.phase_log);
+  p.host = host.host.name;
+  // Durable before anything is put on the host: reconciliation cleans it.
+  record(ctx.catalog, ctx.run_id, p);
+  kill_point("host-chosen");
+  {
+    StepTimer h(p, "hash_before");
+    p.old_sha256 = sha256_file(p.image.path).sha256;
+  }
   image::ProbeOptions base_probe;
   base_probe.allowed_roots = {library_dir};
   base_probe.format = image::format_from_string(p.image.format);
@@ -222,8 +233,6 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
         fs::file_size(upload), boot.guest.kernel, debs.size(), repo.size));
   }
 
-  const auto host = choose_host(options.hosts, p.phase_log);
-  p.host = host.host.name;
   library::silence_libvirt();
   library::Connection conn(libvirt_api().virConnectOpen(host.host.uri.c_str()));
   if (!conn)
@@ -262,6 +271,7 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
     spec.initrd = put("initrd.img", "raw", fs::file_size(boot.initrd), boot.initrd);
     fs::remove(upload);
   }
+  record(ctx.catalog, ctx.run_id, p);
   kill_point("copied");
 
   const std::string xml = detail::service_domain_xml(spec);
@@ -288,6 +298,8 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
     }
     note("boot: the guest agent answers");
   }
+  record(ctx.catalog, ctx.run_id, p);
+  kill_point("booted");
 
   const std::string script = detail::service_script(ctx.run_id);
   for (;;) {
@@ -365,6 +377,8 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
                       timeouts.shutdown.count()));
     note(fmt::format("shutdown: off ({})", p.shutdown));
   }
+  record(ctx.catalog, ctx.run_id, p);
+  kill_point("shut-down");
 
   const fs::path returned = work / "returned.qcow2";
   {
@@ -375,6 +389,8 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
     note(fmt::format("copy_out: {} bytes back from {}", fs::file_size(returned), host.host.name));
   }
   objects.release();
+  record(ctx.catalog, ctx.run_id, p);
+  kill_point("copied-out");
   if (!p.leftovers.empty())
     phase_failed(p, ErrorKind::io, "cleanup",
                  fmt::format("could not remove from host {}: {}; `dormant host cleanup {}` removes them",

@@ -210,10 +210,10 @@ TEST_F(CliHost, CleanupRemovesVolumesOfDeadRunsAndKeepsThoseOfLiveRuns) {
   const std::string gone_run = fmt::format("20261129T071904Z-{}", child);
   {
     catalog::Catalog catalog(catalog_);
-    catalog.begin_patch_run({live_run, "", "", "offline", "{}", "running"});
-    catalog.begin_patch_run({finished_run, "", "", "offline", "{}", "running"});
+    catalog.begin_patch_run({live_run, "", "", "offline", "{}", "running", std::nullopt});
+    catalog.begin_patch_run({finished_run, "", "", "offline", "{}", "running", std::nullopt});
     catalog.finish_patch_run(finished_run, "done");
-    catalog.begin_patch_run({gone_run, "", "", "offline", "{}", "running"});  // its process died
+    catalog.begin_patch_run({gone_run, "", "", "offline", "{}", "running", std::nullopt});  // its process died
   }
   const std::string unknown_volume = "dormant-20200101T000000Z-999999-1-disk.qcow2";  // not in the catalog
   const std::string live_volume = "dormant-" + live_run + "-1-disk.qcow2";

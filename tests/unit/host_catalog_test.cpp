@@ -156,7 +156,7 @@ TEST_F(HostCatalogTest, AVersionFourCatalogGainsTheHostsTableAndKeepsItsRows) {
     r.state = "ok";
     catalog.put_images({r});
     catalog.create_group("web", "*web*");
-    catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", "{}", "running"});
+    catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", "{}", "running", std::nullopt});
   }
   // Schema 4 is the current schema without what 4 -> 5 adds.
   sqlite_query(file_, "DROP TABLE hosts; PRAGMA user_version = 4");

@@ -30,7 +30,7 @@ class PatchCatalogTest : public ::testing::Test {
 
 TEST_F(PatchCatalogTest, ARunAndItsImageMoveThroughTheirStates) {
   Catalog catalog(file_);
-  catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", R"({"security_only":true})", "running"});
+  catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", R"({"security_only":true})", "running", std::nullopt});
   EXPECT_THROW(catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", "{}", "running"}), Error);
   PatchImageRecord r;
   r.run_id = "20261129T101500Z-42";
@@ -67,7 +67,7 @@ TEST_F(PatchCatalogTest, ARunAndItsImageMoveThroughTheirStates) {
 
 TEST_F(PatchCatalogTest, StatesOutsideTheListAreRefusedByTheSchema) {
   Catalog catalog(file_);
-  catalog.begin_patch_run({"r1", "", "", "offline", "{}", "running"});
+  catalog.begin_patch_run({"r1", "", "", "offline", "{}", "running", std::nullopt});
   PatchImageRecord r;
   r.run_id = "r1";
   r.image_id = image_id(catalog);
@@ -79,7 +79,7 @@ TEST_F(PatchCatalogTest, StatesOutsideTheListAreRefusedByTheSchema) {
 TEST_F(PatchCatalogTest, HistoryIsNewestFirstAndAppliedMayBeUnknown) {
   Catalog catalog(file_);
   for (const char* id : {"r1", "r2"}) {
-    catalog.begin_patch_run({id, "", "", "offline", "{}", "running"});
+    catalog.begin_patch_run({id, "", "", "offline", "{}", "running", std::nullopt});
     PatchImageRecord r;
     r.run_id = id;
     r.image_id = image_id(catalog);
@@ -102,7 +102,7 @@ TEST_F(PatchCatalogTest, AVersionThreeCatalogGainsThePatchTables) {
   Catalog catalog(file_);
   EXPECT_EQ(catalog.schema_version(), kSchemaVersion);
   EXPECT_TRUE(catalog.find_image("/lib/web.qcow2"));
-  catalog.begin_patch_run({"r1", "", "", "offline", "{}", "running"});
+  catalog.begin_patch_run({"r1", "", "", "offline", "{}", "running", std::nullopt});
   EXPECT_EQ(catalog.patch_runs().size(), 1u);
 }
 

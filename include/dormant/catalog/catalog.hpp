@@ -17,7 +17,7 @@
 namespace dormant::catalog {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 enum class LibraryKind { directory, libvirt_pool };
 
@@ -100,6 +100,7 @@ struct PatchRun {
   std::string mode = "offline";
   std::string options_json;       // the options as given
   std::string state = "running";  // running, done, failed, abandoned
+  std::optional<std::int64_t> job_run_id;  // the job run it serves (`dormant job`), if any
 };
 
 // One image in a patch run. State order: planned -> downloaded -> staged ->
@@ -119,6 +120,65 @@ struct PatchImageRecord {
   std::string version_path;             // where the previous version was kept
   std::string updated_at;
   std::string detail_json;  // the image's object as `dormant patch --json` prints it
+};
+
+// Jobs (schema version 6; docs/jobs.md): a saved servicing task over a set of
+// images, run by hand (`dormant job run`) or on a schedule (`dormant daemon`).
+struct Job {
+  std::string name;          // as source names
+  std::string targets_json;  // {"images":[paths]} | {"group":G} | {"all":true}
+  std::string mode = "offline";  // offline, service
+  std::string host_group;        // --mode service
+  std::string options_json = "{}";  // security_only, exclude, finalize, timeouts (seconds by phase)
+  std::string max_concurrent = "1";  // "N" or "P%" (schedule/limits.hpp)
+  std::string max_errors = "0";
+  std::string schedule;  // 5-field cron, UTC, or ""
+  std::string window;    // "HH:MM-HH:MM" UTC, or ""
+  std::string created_at;
+  std::string last_fire;  // the last schedule fire time the daemon acted on
+};
+
+// One run of a job. state: running -> done | failed (some item failed) |
+// stopped (--max-errors exceeded or the window closed; stop_reason says) |
+// cancelled | interrupted (its runner died; `job resume` continues it).
+struct JobRun {
+  std::int64_t id = 0;
+  std::string job_name;
+  std::string trigger = "manual";  // manual, schedule
+  std::string started_at, finished_at;
+  std::string state = "running";
+  std::string stop_reason;
+  std::int64_t runner_pid = 0;
+  bool cancel_requested = false;
+  std::string settings_json = "{}";  // the limits as resolved for this run (items, concurrency, threshold)
+};
+
+// One image of a job run. state: pending -> running -> done | failed |
+// cancelled; a running item whose process died goes back to pending (its
+// attempt counts up) once what it left is cleaned up.
+struct JobItem {
+  std::int64_t run_id = 0;
+  std::int64_t image_id = 0;
+  std::string image_path;  // filled when read
+  std::string state = "pending";
+  std::int64_t attempt = 0;
+  std::string host;  // --mode service: the maintenance host it was given
+  std::int64_t pid = 0;  // the `dormant patch` process serving it
+  std::string patch_run_id;
+  std::string started_at, finished_at;
+  std::string result;  // the patch state: committed, nothing-to-do, failed
+  std::string reason;
+  std::string log;  // timings, phase log, guest output tail, errors
+};
+
+// A start or finish of an item; seq orders all events of all runs.
+struct JobEvent {
+  std::int64_t seq = 0;
+  std::int64_t run_id = 0;
+  std::int64_t image_id = 0;
+  std::string host;
+  std::string kind;  // start, finish
+  std::string at;    // UTC with milliseconds
 };
 
 struct Group {
@@ -239,6 +299,37 @@ class Catalog {
   std::vector<PatchImageRecord> patch_images(const std::string& run_id);
   std::vector<PatchImageRecord> patch_history(std::int64_t image_id, std::size_t limit = 100);
 
+  // Jobs. add_job: Error(conflict) when the name exists; remove_job:
+  // Error(not_found), Error(conflict) while a run of it is running (its runs
+  // and items go with it). begin_job_run inserts the run and one pending item
+  // per image in one transaction and returns its id.
+  void add_job(const Job& job);
+  void remove_job(std::string_view name);
+  std::vector<Job> jobs();
+  std::optional<Job> find_job(std::string_view name);
+  void set_job_last_fire(std::string_view name, const std::string& fire);
+  std::int64_t begin_job_run(const JobRun& run, const std::vector<std::int64_t>& image_ids);
+  std::optional<JobRun> find_job_run(std::int64_t id);
+  std::vector<JobRun> job_runs(std::string_view job_name, std::size_t limit = 100);  // newest first; "" = all
+  void set_job_run_runner(std::int64_t id, std::int64_t pid, const std::string& state);
+  void finish_job_run(std::int64_t id, const std::string& state, const std::string& stop_reason);
+  void request_job_cancel(std::int64_t id);
+  std::vector<JobItem> job_items(std::int64_t run_id);
+  // Takes a pending item for dispatch: state running, attempt + 1, host, a
+  // start event; in one IMMEDIATE transaction that first counts the running
+  // items of every running job run on `host` and refuses (returns false)
+  // when that reaches `host_max_vms` (no check when host is "").
+  bool claim_job_item(std::int64_t run_id, std::int64_t image_id, const std::string& host,
+                      std::int64_t host_max_vms);
+  void set_job_item_process(std::int64_t run_id, std::int64_t image_id, std::int64_t pid);
+  // Ends a running item: its state (done, failed, cancelled, or pending to
+  // run it again), result, reason and log appended; a finish event.
+  void end_job_item(const JobItem& item);
+  // Marks every pending item of the run cancelled with `reason`.
+  void cancel_pending_job_items(std::int64_t run_id, const std::string& reason);
+  std::vector<JobEvent> job_events(std::int64_t run_id = 0);  // 0 = all runs, by seq
+  std::vector<PatchRun> patch_runs_of_job_run(std::int64_t job_run_id);
+
   // Update sources. add_source validates (Error(usage) naming the field: bad
   // name, URI scheme, suite, component, keyring and allow_unsigned both or
   // neither; Error(not_found) for a keyring file or group that does not
@@ -272,5 +363,7 @@ bool glob_matches(std::string_view glob, const ImageRecord& image);
 
 // Current UTC time as "2026-11-25T14:55:00Z".
 std::string utc_now();
+// The same with milliseconds: "2026-11-25T14:55:00.123Z".
+std::string utc_now_ms();
 
 }  // namespace dormant::catalog

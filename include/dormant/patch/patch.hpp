@@ -60,6 +60,7 @@ struct PatchOptions {
   // how many update rounds (a reboot between two) before giving up.
   std::vector<catalog::Host> hosts;
   ServiceTimeouts service_timeouts;
+  std::optional<std::int64_t> job_run_id;  // the job run this patch run serves (`dormant job run`)
   int max_rounds = 3;
   std::chrono::milliseconds timeout_per_image{std::chrono::minutes(2)};  // resolver / download worker
 };
@@ -112,11 +113,34 @@ struct PatchReport {
 PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::ImageRecord>& images,
                          const PatchOptions& options, ProgressSink& progress);
 
-// Removes what killed runs left: work directories `.dormant-work/run-<pid>-*`
-// of dead processes in `library_dir`, and marks their catalog runs
-// abandoned. Returns the directories removed.
+// Removes what killed runs left: reconciles every dead run (below), then
+// removes work directories `.dormant-work/<run>` of dead processes in
+// `library_dir`. Returns the directories removed.
 std::vector<std::filesystem::path> remove_abandoned_work(catalog::Catalog& catalog,
                                                          const std::filesystem::path& library_dir);
+
+// A patch run is live while the catalog has it running and its process (the
+// pid after the run id's last '-', on this machine) exists.
+bool patch_run_is_live(catalog::Catalog& catalog, const std::string& run_id);
+
+// The reason reconcile_dead_runs gives an image it found half done; a job
+// runs such an image again.
+inline constexpr std::string_view kInterruptedReason = "interrupted: the patch process died";
+
+// Brings the record and the world back in line after patch processes died
+// (SIGKILL, power loss): for every run the catalog has running whose process
+// is gone, each image still in progress is settled —
+//   commit in progress (new_sha256 recorded, state not yet committed): the
+//     library image is hashed; the new hash completes the commit in the
+//     record, the old one rolls it back (and removes the version link made
+//     for it), anything else is reported and left alone;
+//   any earlier step: failed with kInterruptedReason (nothing was committed);
+// the run's work directories (beside its images, and its scratch in the
+// cache) are removed, its maintenance hosts are cleaned (`dormant host
+// cleanup`; an unreachable host is reported, not fatal), and the run is
+// marked abandoned. Idempotent; safe to run from several processes at once.
+// Returns one line per action taken.
+std::vector<std::string> reconcile_dead_runs(catalog::Catalog& catalog);
 
 nlohmann::json to_json(const ImagePatch& image);
 nlohmann::json to_json(const PatchReport& report);
