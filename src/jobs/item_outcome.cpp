@@ -1,14 +1,13 @@
 #include "item_outcome.hpp"
 
 #include <fmt/format.h>
-#include <signal.h>
 
-#include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
+#include "dormant/core/process.hpp"
 #include "dormant/patch/patch.hpp"
 
 namespace dormant::jobs::detail {
@@ -30,10 +29,7 @@ std::string last_lines(const std::string& text, std::size_t lines) {
 
 }  // namespace
 
-bool pid_alive(std::int64_t pid) {
-  if (pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
-}
+bool pid_alive(std::int64_t pid) { return process_alive(static_cast<pid_t>(pid)); }
 
 std::string file_tail(const std::string& path, std::size_t lines) {
   std::ifstream in(path);

@@ -5,13 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
-#include <csignal>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "dormant/core/error.hpp"
+#include "dormant/core/process.hpp"
 #include "dormant/core/sha256.hpp"
 #include "dormant/patch/hosts.hpp"
 #include "dormant/patch/patch.hpp"
@@ -120,9 +119,7 @@ void clean_hosts(catalog::Catalog& catalog, const catalog::PatchRun& run, std::v
 bool patch_run_is_live(catalog::Catalog& catalog, const std::string& run_id) {
   auto run = catalog.find_patch_run(run_id);
   if (!run || run->state != "running") return false;
-  const pid_t pid = pid_of_run(run_id);
-  if (pid <= 0) return false;
-  return ::kill(pid, 0) == 0 || errno != ESRCH;
+  return process_alive(pid_of_run(run_id));
 }
 
 std::vector<fs::path> remove_abandoned_work(catalog::Catalog& catalog, const fs::path& library_dir) {
@@ -132,7 +129,7 @@ std::vector<fs::path> remove_abandoned_work(catalog::Catalog& catalog, const fs:
   std::error_code ec;
   for (fs::directory_iterator it(library_dir / ".dormant-work", ec), end; !ec && it != end; it.increment(ec)) {
     const pid_t pid = pid_of_run(it->path().filename().string());
-    if (pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (pid <= 0 || process_alive(pid)) continue;
     std::error_code ignored;
     fs::remove_all(it->path(), ignored);
     removed.push_back(it->path());

@@ -34,8 +34,16 @@ void JobTest::TearDownTestSuite() {
 
 void JobTest::SetUp() {
   open_to_apt(dir_.path());
-  library_ = dir_.path() / "library";
+  root_ = dir_.path();
+  library_ = root_ / "library";
   fs::create_directories(library_);
+}
+
+void JobTest::use_fresh_root(const std::string& name) {
+  root_ = dir_.path() / name;
+  library_ = root_ / "library";
+  fs::create_directories(library_);
+  open_to_apt(root_);
 }
 
 fs::path JobTest::guest(const std::string& name, const std::vector<std::string>& options) {

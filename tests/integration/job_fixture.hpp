@@ -31,8 +31,11 @@ class JobTest : public ::testing::Test {
   void add_library_and_sources();
 
   ProcessResult cli(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(600));
-  std::filesystem::path catalog() const { return dir_.path() / "catalog.db"; }
-  std::filesystem::path cache() const { return dir_.path() / "cache"; }
+  std::filesystem::path catalog() const { return root_ / "catalog.db"; }
+  std::filesystem::path cache() const { return root_ / "cache"; }
+  // Starts over in a fresh directory under the test's (a new library,
+  // catalog and cache), for tests that run many independent scenarios.
+  void use_fresh_root(const std::string& name);
   std::string cache_arg() const { return cache().string(); }
 
   // `job show --json` of the job's newest run.
@@ -54,6 +57,7 @@ class JobTest : public ::testing::Test {
   void expect_no_work_left();
 
   TempDir dir_;
+  std::filesystem::path root_;
   std::filesystem::path library_;
   static std::unique_ptr<TempDir> repo_dir_;
   static std::filesystem::path repo_;
