@@ -5,7 +5,9 @@
 #include <SQLiteCpp/Transaction.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -157,7 +159,21 @@ Catalog::Catalog(const fs::path& path) {
   } catch (const Error&) {
     throw;
   } catch (const SQLite::Exception& e) {
-    fail(ErrorKind::io, subject, "{}; move it aside to start a new catalog, or pass --catalog PATH", e.what());
+    // The advice depends on the cause: moving a catalog aside is right for a
+    // damaged file and wrong for a full disk.
+    const int code = e.getErrorCode() & 0xff;
+    struct statvfs st {};
+    const bool full = code == SQLITE_FULL ||
+                      (::statvfs(absolute.parent_path().c_str(), &st) == 0 &&
+                       static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize < (std::uint64_t{1} << 20));
+    if (full)
+      fail(ErrorKind::io, subject,
+           "{}: the filesystem holding the catalog is full; free space there and retry (the catalog file is "
+           "left as it was)",
+           e.what());
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+      fail(ErrorKind::io, subject, "{}; move it aside to start a new catalog, or pass --catalog PATH", e.what());
+    fail(ErrorKind::io, subject, "{}; check the file and its filesystem", e.what());
   }
 }
 

@@ -31,7 +31,9 @@ class JobTest : public ::testing::Test {
   void add_library_and_sources();
 
   ProcessResult cli(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(600));
-  std::filesystem::path catalog() const { return root_ / "catalog.db"; }
+  std::filesystem::path catalog() const {
+    return catalog_override_.empty() ? root_ / "catalog.db" : catalog_override_;
+  }
   std::filesystem::path cache() const { return root_ / "cache"; }
   // Starts over in a fresh directory under the test's (a new library,
   // catalog and cache), for tests that run many independent scenarios.
@@ -58,6 +60,7 @@ class JobTest : public ::testing::Test {
 
   TempDir dir_;
   std::filesystem::path root_;
+  std::filesystem::path catalog_override_;  // a catalog elsewhere (the I/O fault tests)
   std::filesystem::path library_;
   static std::unique_ptr<TempDir> repo_dir_;
   static std::filesystem::path repo_;
