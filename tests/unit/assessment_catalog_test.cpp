@@ -108,7 +108,7 @@ TEST_F(AssessmentCatalogTest, MigratingAVersionTwoCatalogKeepsImagesAndMakesIden
   }
   // Schema 2 is the current schema without what 2 -> 3, 3 -> 4 and 4 -> 5 add.
   sqlite_query(file_,
-               "DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; "
+               "DROP TABLE job_events; DROP TABLE job_items; DROP TABLE job_runs; DROP TABLE jobs; DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; "
                "DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
                "PRAGMA user_version = 2");
   Catalog catalog(file_);

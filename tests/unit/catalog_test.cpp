@@ -65,8 +65,8 @@ TEST_F(CatalogTest, CreatesPrivateFileInWalModeAtCurrentSchema) {
   EXPECT_EQ(raw_query(file,
                       "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = "
                       "'table' ORDER BY name)"),
-            "assessments,group_members,groups,hosts,images,libraries,libvirt_connections,package_sets,patch_images,patch_runs,"
-            "sources");
+            "assessments,group_members,groups,hosts,images,job_events,job_items,job_runs,jobs,libraries,"
+            "libvirt_connections,package_sets,patch_images,patch_runs,sources,sqlite_sequence");
 }
 
 TEST_F(CatalogTest, MigratesAnEmptyDatabaseAndKeepsDataOnReopen) {

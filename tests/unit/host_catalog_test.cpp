@@ -158,13 +158,15 @@ TEST_F(HostCatalogTest, AVersionFourCatalogGainsTheHostsTableAndKeepsItsRows) {
     catalog.create_group("web", "*web*");
     catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", "{}", "running", std::nullopt});
   }
-  // Schema 4 is the current schema without what 4 -> 5 adds.
-  sqlite_query(file_, "DROP TABLE hosts; PRAGMA user_version = 4");
+  // Schema 4 is the current schema without what 4 -> 5 and 5 -> 6 add.
+  sqlite_query(file_,
+               "DROP TABLE hosts; DROP TABLE job_events; DROP TABLE job_items; DROP TABLE job_runs; "
+               "DROP TABLE jobs; ALTER TABLE patch_runs DROP COLUMN job_run_id; PRAGMA user_version = 4");
   ASSERT_EQ(sqlite_query(file_, "SELECT count(*) FROM sqlite_master WHERE name = 'hosts'"), "0");
 
   Catalog catalog(file_);
   EXPECT_EQ(catalog.schema_version(), kSchemaVersion);
-  EXPECT_EQ(sqlite_query(file_, "PRAGMA user_version"), "5");
+  EXPECT_EQ(sqlite_query(file_, "PRAGMA user_version"), std::to_string(kSchemaVersion));
   ASSERT_EQ(catalog.libraries().size(), 1u);
   ASSERT_TRUE(catalog.find_image("/srv/golden/web.qcow2"));
   EXPECT_EQ(catalog.find_image("/srv/golden/web.qcow2")->identity, "1:2:3:4:5");  // not re-identified

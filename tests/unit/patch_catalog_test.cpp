@@ -31,7 +31,7 @@ class PatchCatalogTest : public ::testing::Test {
 TEST_F(PatchCatalogTest, ARunAndItsImageMoveThroughTheirStates) {
   Catalog catalog(file_);
   catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", R"({"security_only":true})", "running", std::nullopt});
-  EXPECT_THROW(catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", "{}", "running"}), Error);
+  EXPECT_THROW(catalog.begin_patch_run({"20261129T101500Z-42", "", "", "offline", "{}", "running", std::nullopt}), Error);
   PatchImageRecord r;
   r.run_id = "20261129T101500Z-42";
   r.image_id = image_id(catalog);
@@ -98,7 +98,7 @@ TEST_F(PatchCatalogTest, HistoryIsNewestFirstAndAppliedMayBeUnknown) {
 
 TEST_F(PatchCatalogTest, AVersionThreeCatalogGainsThePatchTables) {
   // Schema 3 is the current schema without what 3 -> 4 and 4 -> 5 (hosts) add.
-  sqlite_query(file_, "DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; PRAGMA user_version = 3");
+  sqlite_query(file_, "DROP TABLE job_events; DROP TABLE job_items; DROP TABLE job_runs; DROP TABLE jobs; DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; PRAGMA user_version = 3");
   Catalog catalog(file_);
   EXPECT_EQ(catalog.schema_version(), kSchemaVersion);
   EXPECT_TRUE(catalog.find_image("/lib/web.qcow2"));

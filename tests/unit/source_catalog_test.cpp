@@ -87,7 +87,7 @@ TEST_F(SourceCatalogTest, MigratesAVersionOneCatalogAndKeepsImagesAndGroups) {
   // Schema 1 is the current schema without what 1 -> 2 (sources), 2 -> 3
   // (package sets, assessments), 3 -> 4 (patch runs) and 4 -> 5 (hosts) add.
   sqlite_query(file,
-               "DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
+               "DROP TABLE job_events; DROP TABLE job_items; DROP TABLE job_runs; DROP TABLE jobs; DROP TABLE hosts; DROP TABLE patch_images; DROP TABLE patch_runs; DROP TABLE assessments; ALTER TABLE images DROP COLUMN package_set; DROP TABLE package_sets; "
                "DROP TABLE sources; PRAGMA user_version = 1");
   ASSERT_EQ(sqlite_query(file, "SELECT count(*) FROM sqlite_master WHERE name = 'sources'"), "0");
   ASSERT_EQ(sqlite_query(file, "PRAGMA user_version"), "1");
