@@ -15,6 +15,7 @@
 #include "dormant/jobs/jobs.hpp"
 #include "dormant/schedule/cron.hpp"
 #include "dormant/schedule/duration.hpp"
+#include "dormant/schedule/window.hpp"
 #include "output.hpp"
 
 namespace dormant::cli {
@@ -131,7 +132,9 @@ class JobCreateCommand final : public Command {
         ->capture_default_str();
     for (const char* phase : kPhases)
       cmd->add_option(fmt::format("--timeout-{}", phase), timeouts_[phase],
-                      fmt::format("Time-out of the {} phase: 90s, 30m, 2h, 1h30m", phase));
+                      std::string_view(phase) == "item"
+                          ? std::string("Time-out of one image, all phases (default 6h): 90s, 30m, 2h, 1h30m")
+                          : fmt::format("Time-out of the {} phase (as `dormant patch --{}-timeout`)", phase, phase));
     cmd->add_option("--schedule", job_.schedule, "Cron expression, UTC: 'MIN HOUR DOM MON DOW' or @daily");
     cmd->add_option("--window", job_.window, "Maintenance window, UTC: HH:MM-HH:MM (may wrap midnight)");
     add_json_flag(cmd, json_);
@@ -159,11 +162,14 @@ class JobCreateCommand final : public Command {
     if (!images_.empty()) {
       targets["images"] = nlohmann::json::array();
       for (const auto& name : images_) {
-        std::optional<catalog::ImageRecord> image;
+        // A libvirt domain's name stands for every disk of it the catalog has.
+        bool domain = false;
         for (auto& candidate : catalog.images())
-          if (!candidate.domain.empty() && candidate.domain == name) image = candidate;
-        if (!image) image = catalog.find_image(resolve_image(catalog, name));
-        targets["images"].push_back(image->path);
+          if (!candidate.domain.empty() && candidate.domain == name) {
+            targets["images"].push_back(candidate.path);
+            domain = true;
+          }
+        if (!domain) targets["images"].push_back(catalog.find_image(resolve_image(catalog, name))->path);
       }
     }
     job_.targets_json = targets.dump();
@@ -176,6 +182,7 @@ class JobCreateCommand final : public Command {
       if (!text.empty()) options["timeouts"][phase] = schedule::parse_duration(text, "--timeout-" + phase).count();
     job_.options_json = options.dump();
     jobs::validate_job(catalog, job_);
+    if (!job_.window.empty()) job_.window = schedule::Window::parse(job_.window).text();
     catalog.add_job(job_);
     auto saved = *catalog.find_job(job_.name);
     if (json_)

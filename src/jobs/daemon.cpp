@@ -81,6 +81,7 @@ class Daemon {
     std::vector<std::string> argv{options_.runner.dormant_exe.string(), "--catalog",
                                   options_.runner.catalog_path.string()};
     argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--cache-dir", options_.runner.cache_dir.string()});
     std::vector<char*> cargs;
     for (auto& a : argv) cargs.push_back(a.data());
     cargs.push_back(nullptr);

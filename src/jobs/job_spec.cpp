@@ -36,6 +36,9 @@ void validate_job(catalog::Catalog& catalog, const catalog::Job& job) {
   if (!valid_name(job.name))
     fail(ErrorKind::usage, job.name.empty() ? std::string("job") : job.name,
          "invalid job name: use up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit");
+  // `job show|resume|cancel` take a job name or a run id.
+  if (job.name.find_first_not_of("0123456789") == std::string::npos)
+    fail(ErrorKind::usage, job.name, "invalid job name: digits only would read as a run id");
   const auto targets = parse_object(job.targets_json, job.name, "targets");
   const int kinds = (targets.contains("images") ? 1 : 0) + (targets.contains("group") ? 1 : 0) +
                     (targets.value("all", false) ? 1 : 0);
@@ -67,9 +70,23 @@ void validate_job(catalog::Catalog& catalog, const catalog::Job& job) {
   if (!job.window.empty()) schedule::Window::parse(job.window);
   const auto options = parse_object(job.options_json, job.name, "options");
   if (options.contains("timeouts"))
-    for (const auto& [phase, seconds] : options["timeouts"].items())
-      if (!seconds.is_number_integer() || seconds.get<std::int64_t>() <= 0)
-        fail(ErrorKind::usage, job.name, "--timeout-{} must be a positive duration", phase);
+    for (const auto& [phase, seconds] : options["timeouts"].items()) {
+      // The ranges `dormant patch` accepts, so that no item fails on them.
+      const bool service_phase = phase == "copy" || phase == "boot" || phase == "update" || phase == "shutdown";
+      if (service_phase && job.mode != "service")
+        fail(ErrorKind::usage, job.name, "--timeout-{} is a --mode service phase", phase);
+      if (phase == "finalize" && !options.value("finalize", false))
+        fail(ErrorKind::usage, job.name, "--timeout-finalize needs --finalize");
+      const std::int64_t low = phase == "update" ? 5 : phase == "item" ? 60 : 10;
+      const std::int64_t high = phase == "item" ? 7 * 86400 : 86400;
+      if (!seconds.is_number_integer() || seconds.get<std::int64_t>() < low || seconds.get<std::int64_t>() > high)
+        fail(ErrorKind::usage, job.name, "--timeout-{} must be between {} s and {} s", phase, low, high);
+    }
+  if (options.contains("keep_versions")) {
+    const auto& keep = options["keep_versions"];
+    if (!keep.is_number_integer() || keep.get<std::int64_t>() < 0 || keep.get<std::int64_t>() > 1000)
+      fail(ErrorKind::usage, job.name, "--keep-versions must be between 0 and 1000");
+  }
   if (options.value("finalize", false) && job.mode != "offline")
     fail(ErrorKind::usage, job.name, "--finalize is for --mode offline; --mode service boots anyway");
 }

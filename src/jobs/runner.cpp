@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -30,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 std::atomic<bool> g_stop{false};
 
 constexpr auto kHostProbeInterval = std::chrono::seconds(5);
+constexpr auto kNoHostPatience = std::chrono::minutes(10);
 // Without --timeout-item an item may take this long before it is killed:
 // every phase has its own time-out already; this catches the rest.
 constexpr std::int64_t kDefaultItemTimeout = 6 * 3600;
@@ -75,6 +78,7 @@ class Runner {
       for (const auto& [id, p] : in_flight_) state.running.push_back({id, p.host});
       const auto decision = schedule::decide(policy_, state, capacities(!state.pending.empty()));
       if (decision.stop != schedule::Stop::none && in_flight_.empty()) return finish(decision);
+      if (host_starved(decision)) return finish(decision);
       if (decision.stop != last_stop_ && decision.stop != schedule::Stop::none) {
         say(fmt::format("dispatch stopped: {}; waiting for {} running item(s)", decision.why, in_flight_.size()));
         last_stop_ = decision.stop;
@@ -86,7 +90,7 @@ class Runner {
 
  private:
   double estimate(const catalog::JobItem& item) {
-    // Longest first: the image's allocated size stands for its work.
+    // Longest first: the image file's size (st_size) stands for its work.
     auto [it, fresh] = estimates_.try_emplace(item.image_id, 0.0);
     if (fresh)
       if (auto image = catalog_.find_image(item.image_id))
@@ -94,9 +98,26 @@ class Runner {
     return it->second;
   }
 
+  // Service mode, nothing running, images waiting and no host of the group
+  // reachable: after kNoHostPatience the run stops instead of waiting forever.
+  bool host_starved(const schedule::Decision& decision) {
+    const bool starved = policy_.needs_host && in_flight_.empty() && decision.waiting_for_capacity &&
+                         std::none_of(probed_.begin(), probed_.end(), [](const auto& c) { return c.reachable; });
+    if (!starved) {
+      starved_since_.reset();
+      return false;
+    }
+    if (!starved_since_) starved_since_ = Clock::now();
+    if (Clock::now() - *starved_since_ < kNoHostPatience) return false;
+    no_host_ = fmt::format("no maintenance host of group {} was reachable for {} s: {}", job_.host_group,
+                           std::chrono::duration_cast<std::chrono::seconds>(kNoHostPatience).count(), decision.why);
+    return true;
+  }
+
   std::vector<schedule::HostCapacity> capacities(bool needed) {
     if (!policy_.needs_host) return {};
     if (needed && Clock::now() - probed_at_ > kHostProbeInterval) {
+      hosts_ = catalog_.hosts_in_group(job_.host_group);  // hosts may be added or removed meanwhile
       probed_.clear();
       for (const auto& host : hosts_) {
         auto status = patch::probe_host(host);
@@ -187,16 +208,16 @@ class Runner {
     // Killed by this runner: a cancel ends the item, a time-out fails it,
     // a stop (SIGTERM) leaves it to run again on resume — unless its commit
     // had completed, which stands.
-    if (kill == Kill::cancel && outcome.state != "done") {
+    // A failure the patch had recorded itself stands as well.
+    if (kill == Kill::cancel && outcome.state == "pending") {
       outcome.state = "cancelled";
       outcome.reason = "cancelled while running; nothing was committed";
-    } else if (kill == Kill::timeout && outcome.state != "done") {
+    } else if (kill == Kill::timeout && outcome.state == "pending") {
       outcome.state = "failed";
       outcome.reason = fmt::format("timed out: the item ran longer than --timeout-item {} s and was stopped; "
                                    "nothing was committed",
                                    item_timeout_.count());
-    } else if (kill == Kill::stop && outcome.state != "done") {
-      outcome.state = "pending";
+    } else if (kill == Kill::stop && outcome.state == "pending") {
       outcome.reason = "the runner was stopped; `dormant job resume` runs it again";
     }
     if (outcome.result.empty() || (outcome.state == "failed" && outcome.reason.empty())) {
@@ -260,10 +281,17 @@ class Runner {
     auto result = outcome();
     std::string state = result.failed > 0 ? "failed" : "done";
     std::string reason;
-    if (decision.stop == schedule::Stop::errors || decision.stop == schedule::Stop::window_closed) {
+    if (decision.stop == schedule::Stop::window_closed) {
       state = "stopped";
-      reason = fmt::format("{}; {} image(s) not started (`dormant job resume {}` continues)", decision.why,
-                           result.pending, run_id_);
+      reason = fmt::format("the maintenance window {} closed; {} image(s) not started (`dormant job resume {}` "
+                           "continues, in the window)",
+                           job_.window, result.pending, run_id_);
+    } else if (decision.stop == schedule::Stop::errors) {
+      state = "stopped";
+      reason = fmt::format("{}; {} image(s) not started", decision.why, result.pending);
+    } else if (no_host_) {
+      state = "stopped";
+      reason = *no_host_;
     }
     catalog_.finish_job_run(run_id_, state, reason);
     say(fmt::format("run {} {}: {} done, {} failed, {} not started{}", run_id_, state, result.done, result.failed,
@@ -304,6 +332,8 @@ class Runner {
   std::map<std::int64_t, detail::ItemProcess> in_flight_;
   std::map<std::int64_t, double> estimates_;
   schedule::Stop last_stop_ = schedule::Stop::none;
+  std::optional<Clock::time_point> starved_since_;
+  std::optional<std::string> no_host_;
 };
 
 // Fetches the indexes of the targets' sources once, so the item processes

@@ -1,4 +1,4 @@
-// Cron schedules for jobs (`dormant job add --schedule '0 22 * * *'`), in UTC.
+// Cron schedules for jobs (`dormant job create --schedule '0 22 * * *'`), in UTC.
 //
 // The five standard fields: minute (0-59), hour (0-23), day of month (1-31),
 // month (1-12 or jan..dec), day of week (0-7 or sun..sat; 0 and 7 are both
