@@ -71,17 +71,25 @@ if mirror=$("$root/tests/fixtures/debian-mirror.sh") && security=$("$root/tests/
   # Again, for one image, with the package list: nothing is downloaded twice.
   step assess "$lib/web-frontend.qcow2" --cache-dir "$demo/cache" --no-identify
 
-  # Offline patching of one image: a guest with the rootfs's real package
+  # Offline patching as a job: two guests with the rootfs's real package
   # database and systemd's offline-update generator
-  # (tests/fixtures/make-patch-guest.sh). The real security updates are
-  # downloaded and verified, written into an overlay with a systemd offline
-  # update, verified, and the image is replaced atomically (the old one kept).
+  # (tests/fixtures/make-patch-guest.sh). For each, the real security
+  # updates are downloaded and verified, written into an overlay with a
+  # systemd offline update, verified, and the image is replaced atomically
+  # (the old one kept); two at once, every step recorded before its effect.
   echo
-  echo "demo: a patchable guest (real dpkg database, systemd offline-update support)"
-  "$root/tests/fixtures/make-patch-guest.sh" "$("$root/tests/fixtures/make-rootfs.sh")" \
-    "$lib/app-server.raw" --size 1536
-  step patch "$lib/app-server.raw" --mode offline --dry-run --cache-dir "$demo/cache"
-  step patch "$lib/app-server.raw" --mode offline --cache-dir "$demo/cache" --no-identify
+  echo "demo: two patchable guests (real dpkg database, systemd offline-update support)"
+  for name in app-server app-worker; do
+    "$root/tests/fixtures/make-patch-guest.sh" "$("$root/tests/fixtures/make-rootfs.sh")" \
+      "$lib/$name.raw" --size 1536
+  done
+  step identify
+  step patch "$lib/app-server.raw" --mode offline --dry-run --cache-dir "$demo/cache" --no-identify
+  step group create apps --match '*app-*'
+  step job create apps --group apps --mode offline --max-concurrent 2 --max-errors 0 --timeout-item 30m
+  step job run apps --cache-dir "$demo/cache"
+  step job show apps
+  step job history apps
   step rollback "$lib/app-server.raw" --list
 else
   echo "demo: no Debian mirror in this machine's apt sources (or no $keyring): assessment skipped" >&2
@@ -123,3 +131,4 @@ echo "demo: done. The catalog is $catalog; try for example:"
 echo "  $dormant --catalog $catalog inspect $lib/db-primary.vmdk --json"
 echo "  $dormant --catalog $catalog identify        # again: nothing changed, nothing re-read"
 echo "  $dormant --catalog $catalog rollback $lib/app-server.raw   # the unpatched version back"
+echo "  $dormant --catalog $catalog job show apps --json   # the job's record, per image"

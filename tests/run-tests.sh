@@ -134,8 +134,11 @@ if wanted sanitizers; then
   # Debian 12 (glibc 2.36, no sunrpc) ASan's xdr_* interceptors find no real
   # function and libvirt's RPC client jumps to address 0 inside them
   # (llvm/llvm-project#81470). They run in the integration tier above.
-  asan_exclude='^integration\.CliHost\.'
-  echo "sanitizers: not run under ASan (libvirt RPC, see tests/README.md): $asan_exclude"
+  # The crash-injection shards (about 4 minutes of SIGKILLed runs and
+  # resumes) run once, in the integration tier: under ASan they would add
+  # minutes and test the same paths as the one ASan job test (CliJob).
+  asan_exclude='^integration\.(CliHost\.|JobCrash|Shards/JobCrashRandom)'
+  echo "sanitizers: not run under ASan (libvirt RPC; crash-injection shards; see tests/README.md): $asan_exclude"
   run_ctest sanitizers "$ASAN_BUILD" -L 'unit|integration' -LE slow -E "$asan_exclude"
 fi
 

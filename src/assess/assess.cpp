@@ -18,6 +18,7 @@
 #include "dormant/assess/advisories.hpp"
 #include "dormant/assess/worker.hpp"
 #include "dormant/core/error.hpp"
+#include "dormant/core/process.hpp"
 #include "dormant/core/sha256.hpp"
 #include "dormant/inspect/inspection.hpp"
 #include "dormant/repo/update.hpp"
@@ -147,7 +148,7 @@ void remove_abandoned_run_dirs(const fs::path& base) {
     pid_t pid = 0;
     auto [ptr, parse] = std::from_chars(name.data() + 4, name.data() + dash, pid);
     if (parse != std::errc() || ptr != name.data() + dash || pid <= 0) continue;
-    if (::kill(pid, 0) == -1 && errno == ESRCH) {
+    if (!process_alive(pid)) {
       std::error_code ignored;
       fs::remove_all(it->path(), ignored);
     }
@@ -430,5 +431,7 @@ nlohmann::json to_json(const AssessReport& report) {
             {"security_updates_pending", report.security_updates_pending},
             {"unknown", report.unknown}}}};
 }
+
+void remove_abandoned_scratch(const fs::path& cache_dir) { remove_abandoned_run_dirs(cache_dir / "work"); }
 
 }  // namespace dormant::assess

@@ -71,7 +71,8 @@ JobItem read_item(SQLite::Statement& q) {
 
 void add_event(SQLite::Database& db, std::int64_t run_id, std::int64_t image_id, const std::string& host,
                const char* kind) {
-  SQLite::Statement q(db, "INSERT INTO job_events (run_id, image_id, host, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)");
+  SQLite::Statement q(
+      db, "INSERT INTO job_events (run_id, image_id, host, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)");
   q.bind(1, run_id);
   q.bind(2, image_id);
   bind_text_or_null(q, 3, host);
@@ -85,10 +86,11 @@ void add_event(SQLite::Database& db, std::int64_t run_id, std::int64_t image_id,
 void Catalog::add_job(const Job& job) {
   impl_->guard("recording a job", [&] {
     if (find_job(job.name)) fail(ErrorKind::conflict, job.name, "a job of this name exists");
-    SQLite::Statement q(impl_->db,
-                        "INSERT INTO jobs (name, targets_json, mode, host_group, options_json, max_concurrent, "
-                        "max_errors, schedule, maintenance_window, created_at) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    SQLite::Statement q(
+        impl_->db,
+        "INSERT INTO jobs (name, targets_json, mode, host_group, options_json, max_concurrent, "
+        "max_errors, schedule, maintenance_window, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     q.bind(1, job.name);
     q.bind(2, job.targets_json);
     q.bind(3, job.mode);
@@ -160,7 +162,8 @@ std::int64_t Catalog::begin_job_run(const JobRun& run, const std::vector<std::in
     q.bind(5, run.settings_json);
     q.exec();
     const std::int64_t id = impl_->db.getLastInsertRowid();
-    SQLite::Statement item(impl_->db, "INSERT INTO job_items (run_id, image_id, state) VALUES (?1, ?2, 'pending')");
+    SQLite::Statement item(impl_->db,
+                           "INSERT INTO job_items (run_id, image_id, state) VALUES (?1, ?2, 'pending')");
     for (auto image_id : image_ids) {
       item.bind(1, id);
       item.bind(2, image_id);
@@ -183,8 +186,9 @@ std::optional<JobRun> Catalog::find_job_run(std::int64_t id) {
 
 std::vector<JobRun> Catalog::job_runs(std::string_view job_name, std::size_t limit) {
   return impl_->guard("reading job runs", [&] {
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + kRunColumns +
-                                       " FROM job_runs WHERE ?1 = '' OR job_name = ?1 ORDER BY id DESC LIMIT ?2");
+    SQLite::Statement q(impl_->db,
+                        std::string("SELECT ") + kRunColumns +
+                            " FROM job_runs WHERE ?1 = '' OR job_name = ?1 ORDER BY id DESC LIMIT ?2");
     q.bind(1, std::string(job_name));
     q.bind(2, static_cast<std::int64_t>(limit));
     std::vector<JobRun> out;
@@ -248,10 +252,11 @@ bool Catalog::claim_job_item(std::int64_t run_id, std::int64_t image_id, const s
       count.executeStep();
       if (count.getColumn(0).getInt64() >= host_max_vms) return false;  // rolled back
     }
-    SQLite::Statement q(impl_->db,
-                        "UPDATE job_items SET state = 'running', attempt = attempt + 1, host = ?3, pid = NULL, "
-                        "patch_run_id = NULL, started_at = ?4, finished_at = NULL "
-                        "WHERE run_id = ?1 AND image_id = ?2 AND state = 'pending'");
+    SQLite::Statement q(
+        impl_->db,
+        "UPDATE job_items SET state = 'running', attempt = attempt + 1, host = ?3, pid = NULL, "
+        "patch_run_id = NULL, started_at = ?4, finished_at = NULL "
+        "WHERE run_id = ?1 AND image_id = ?2 AND state = 'pending'");
     q.bind(1, run_id);
     q.bind(2, image_id);
     bind_text_or_null(q, 3, host);

@@ -20,7 +20,6 @@
 
 namespace dormant::cli {
 
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -64,23 +63,31 @@ nlohmann::json job_json(const catalog::Job& job) {
 }
 
 nlohmann::json run_json(const catalog::JobRun& run) {
-  return {{"id", run.id},
-          {"job", run.job_name},
-          {"trigger", run.trigger},
-          {"started_at", run.started_at},
-          {"finished_at", run.finished_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.finished_at)},
-          {"state", run.state},
-          {"stop_reason", run.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.stop_reason)},
-          {"runner_pid", run.runner_pid},
-          {"settings", nlohmann::json::parse(run.settings_json)}};
+  return {
+      {"id", run.id},
+      {"job", run.job_name},
+      {"trigger", run.trigger},
+      {"started_at", run.started_at},
+      {"finished_at", run.finished_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.finished_at)},
+      {"state", run.state},
+      {"stop_reason", run.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.stop_reason)},
+      {"runner_pid", run.runner_pid},
+      {"settings", nlohmann::json::parse(run.settings_json)}};
 }
 
 nlohmann::json item_json(const catalog::JobItem& item) {
   auto text = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
-  return {{"image", item.image_path}, {"image_id", item.image_id}, {"state", item.state},
-          {"attempt", item.attempt},  {"host", text(item.host)},     {"patch_run", text(item.patch_run_id)},
-          {"started_at", text(item.started_at)}, {"finished_at", text(item.finished_at)},
-          {"result", text(item.result)}, {"reason", text(item.reason)}, {"log", item.log}};
+  return {{"image", item.image_path},
+          {"image_id", item.image_id},
+          {"state", item.state},
+          {"attempt", item.attempt},
+          {"host", text(item.host)},
+          {"patch_run", text(item.patch_run_id)},
+          {"started_at", text(item.started_at)},
+          {"finished_at", text(item.finished_at)},
+          {"result", text(item.result)},
+          {"reason", text(item.reason)},
+          {"log", item.log}};
 }
 
 std::string targets_text(const catalog::Job& job) {
@@ -104,7 +111,8 @@ catalog::JobRun find_run(catalog::Catalog& catalog, const std::string& name_or_i
   if (!catalog.find_job(name_or_id))
     fail(ErrorKind::not_found, name_or_id, "no such job or job run (`dormant job list`)");
   auto runs = catalog.job_runs(name_or_id, 1);
-  if (runs.empty()) fail(ErrorKind::not_found, name_or_id, "the job has not run yet (`dormant job run {}`)", name_or_id);
+  if (runs.empty())
+    fail(ErrorKind::not_found, name_or_id, "the job has not run yet (`dormant job run {}`)", name_or_id);
   return runs.front();
 }
 
@@ -116,14 +124,17 @@ class JobCreateCommand final : public Command {
     cmd->add_option("--targets,-t", images_, "Images to service, by path, catalog id or libvirt domain name");
     cmd->add_option("--group,-g", group_, "The members of this group (resolved at each run)");
     cmd->add_flag("--all,-a", all_, "Every image in the catalog (resolved at each run)");
-    cmd->add_option("--mode", job_.mode, "offline (write the update into the image) or service (a maintenance host)")
+    cmd->add_option("--mode", job_.mode,
+                    "offline (write the update into the image) or service (a maintenance host)")
         ->check(CLI::IsMember({"offline", "service"}))
         ->capture_default_str();
     cmd->add_option("--hosts", job_.host_group, "--mode service: the host group to run on");
     cmd->add_flag("--security-only", security_only_, "Install only security updates");
     cmd->add_option("--exclude,-x", exclude_, "Keep this package at its installed version (repeatable)");
-    cmd->add_flag("--finalize", finalize_, "--mode offline: boot each image once to apply and check the update");
-    cmd->add_option("--keep-versions", keep_versions_, "Previous versions kept for rollback")->capture_default_str();
+    cmd->add_flag("--finalize", finalize_,
+                  "--mode offline: boot each image once to apply and check the update");
+    cmd->add_option("--keep-versions", keep_versions_, "Previous versions kept for rollback")
+        ->capture_default_str();
     cmd->add_option("--max-concurrent", job_.max_concurrent,
                     "Items at once: N, or P% of the run's images rounded up (at least 1)")
         ->capture_default_str();
@@ -131,10 +142,11 @@ class JobCreateCommand final : public Command {
                     "Stop dispatching when failures exceed N, or P% of the images rounded down")
         ->capture_default_str();
     for (const char* phase : kPhases)
-      cmd->add_option(fmt::format("--timeout-{}", phase), timeouts_[phase],
-                      std::string_view(phase) == "item"
-                          ? std::string("Time-out of one image, all phases (default 6h): 90s, 30m, 2h, 1h30m")
-                          : fmt::format("Time-out of the {} phase (as `dormant patch --{}-timeout`)", phase, phase));
+      cmd->add_option(
+          fmt::format("--timeout-{}", phase), timeouts_[phase],
+          std::string_view(phase) == "item"
+              ? std::string("Time-out of one image, all phases (default 6h): 90s, 30m, 2h, 1h30m")
+              : fmt::format("Time-out of the {} phase (as `dormant patch --{}-timeout`)", phase, phase));
     cmd->add_option("--schedule", job_.schedule, "Cron expression, UTC: 'MIN HOUR DOM MON DOW' or @daily");
     cmd->add_option("--window", job_.window, "Maintenance window, UTC: HH:MM-HH:MM (may wrap midnight)");
     add_json_flag(cmd, json_);
@@ -147,7 +159,8 @@ class JobCreateCommand final : public Command {
         "Examples:\n"
         "  dormant job create nightly --group web --mode offline --max-concurrent 25% --max-errors 10%\n"
         "      --schedule '0 22 * * *' --window 22:00-04:00\n"
-        "  dormant job create svc --targets web1.qcow2 web2.qcow2 --mode service --hosts maint --timeout-update 45m");
+        "  dormant job create svc --targets web1.qcow2 web2.qcow2 --mode service --hosts maint "
+        "--timeout-update 45m");
     return cmd;
   }
 
@@ -179,7 +192,8 @@ class JobCreateCommand final : public Command {
                               {"keep_versions", keep_versions_}};
     options["timeouts"] = nlohmann::json::object();
     for (const auto& [phase, text] : timeouts_)
-      if (!text.empty()) options["timeouts"][phase] = schedule::parse_duration(text, "--timeout-" + phase).count();
+      if (!text.empty())
+        options["timeouts"][phase] = schedule::parse_duration(text, "--timeout-" + phase).count();
     job_.options_json = options.dump();
     jobs::validate_job(catalog, job_);
     if (!job_.window.empty()) job_.window = schedule::Window::parse(job_.window).text();
@@ -188,8 +202,8 @@ class JobCreateCommand final : public Command {
     if (json_)
       *context.out << job_json(saved).dump(2) << '\n';
     else
-      *context.out << fmt::format("job {} saved: {} ({}), next scheduled run {}\n", saved.name, targets_text(saved),
-                                  saved.mode, next_fire(saved));
+      *context.out << fmt::format("job {} saved: {} ({}), next scheduled run {}\n", saved.name,
+                                  targets_text(saved), saved.mode, next_fire(saved));
   }
 
  private:
@@ -222,8 +236,11 @@ class JobListCommand final : public Command {
       j["next_fire"] = next_fire(job);
       j["last_run"] = runs.empty() ? nlohmann::json(nullptr) : run_json(runs.front());
       out.push_back(j);
-      table.add({job.name, job.mode, targets_text(job), or_dash(job.schedule), or_dash(job.window), next_fire(job),
-                 runs.empty() ? "-" : fmt::format("{} {} ({})", runs.front().id, runs.front().state, runs.front().started_at)});
+      table.add(
+          {job.name, job.mode, targets_text(job), or_dash(job.schedule), or_dash(job.window), next_fire(job),
+           runs.empty()
+               ? "-"
+               : fmt::format("{} {} ({})", runs.front().id, runs.front().state, runs.front().started_at)});
     }
     if (json_)
       *context.out << out.dump(2) << '\n';
@@ -260,11 +277,12 @@ class JobShowCommand final : public Command {
     auto& out = *context.out;
     out << fmt::format("job {} run {} ({}): {}{}\n", run.job_name, run.id, run.trigger, run.state,
                        run.stop_reason.empty() ? "" : " — " + run.stop_reason);
-    out << fmt::format("started {}{}\n", run.started_at, run.finished_at.empty() ? "" : ", finished " + run.finished_at);
+    out << fmt::format("started {}{}\n", run.started_at,
+                       run.finished_at.empty() ? "" : ", finished " + run.finished_at);
     Table table({"IMAGE", "STATE", "ATTEMPT", "HOST", "RESULT", "REASON"});
     for (const auto& item : items)
-      table.add({item.image_path, item.state, std::to_string(item.attempt), or_dash(item.host), or_dash(item.result),
-                 or_dash(item.reason.substr(0, 120))});
+      table.add({item.image_path, item.state, std::to_string(item.attempt), or_dash(item.host),
+                 or_dash(item.result), or_dash(item.reason.substr(0, 120))});
     table.print(out);
     if (no_log_) return;
     for (const auto& item : items)
@@ -285,8 +303,9 @@ void print_outcome(Context& context, const jobs::RunOutcome& outcome, bool json)
     for (const auto& item : context.catalog().job_items(outcome.run_id)) list.push_back(item_json(item));
     *context.out << j.dump(2) << '\n';
   } else {
-    *context.out << fmt::format("run {} {}: {} done, {} failed, {} cancelled, {} not started{}\n", outcome.run_id,
-                                outcome.state, outcome.done, outcome.failed, outcome.cancelled, outcome.pending,
+    *context.out << fmt::format("run {} {}: {} done, {} failed, {} cancelled, {} not started{}\n",
+                                outcome.run_id, outcome.state, outcome.done, outcome.failed,
+                                outcome.cancelled, outcome.pending,
                                 outcome.stop_reason.empty() ? "" : " — " + outcome.stop_reason);
   }
   if (outcome.state != "done") context.exit_status = 1;
@@ -295,7 +314,8 @@ void print_outcome(Context& context, const jobs::RunOutcome& outcome, bool json)
 class JobRunCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("run", "Run a job now, in the foreground, until every image is settled");
+    auto* cmd =
+        parent.add_subcommand("run", "Run a job now, in the foreground, until every image is settled");
     cmd->add_option("NAME", name_, "Job name")->required();
     cmd->add_flag("--now", now_, "Run even outside the job's maintenance window");
     cmd->add_flag("--offline", offline_, "Do not fetch indexes: use each source's last successful fetch");
@@ -312,7 +332,8 @@ class JobRunCommand final : public Command {
     auto job = context.catalog().find_job(name_);
     if (!job) fail(ErrorKind::not_found, name_, "no such job (`dormant job list`)");
     install_stop_handlers();
-    auto outcome = jobs::run_job(context.catalog(), *job, trigger_, runner_options(context, cache_dir_, offline_, now_));
+    auto outcome =
+        jobs::run_job(context.catalog(), *job, trigger_, runner_options(context, cache_dir_, offline_, now_));
     print_outcome(context, outcome, json_);
   }
 
@@ -329,7 +350,8 @@ class JobResumeCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
     auto* cmd = parent.add_subcommand(
-        "resume", "Continue an interrupted or stopped run: reconcile what its dead processes left, then go on");
+        "resume",
+        "Continue an interrupted or stopped run: reconcile what its dead processes left, then go on");
     cmd->add_option("RUN", name_, "Run id, or a job name (its newest run)")->required();
     cmd->add_flag("--now", now_, "Run even outside the job's maintenance window");
     cmd->add_option("--cache-dir", cache_dir_, "Indexes and the verified .deb cache")->capture_default_str();
@@ -344,7 +366,8 @@ class JobResumeCommand final : public Command {
   void run(Context& context) override {
     const auto run = find_run(context.catalog(), name_);
     install_stop_handlers();
-    auto outcome = jobs::resume_job_run(context.catalog(), run.id, runner_options(context, cache_dir_, true, now_));
+    auto outcome =
+        jobs::resume_job_run(context.catalog(), run.id, runner_options(context, cache_dir_, true, now_));
     print_outcome(context, outcome, json_);
   }
 
@@ -358,7 +381,8 @@ class JobResumeCommand final : public Command {
 class JobCancelCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("cancel", "Cancel a run: its running images are stopped and rolled back");
+    auto* cmd =
+        parent.add_subcommand("cancel", "Cancel a run: its running images are stopped and rolled back");
     cmd->add_option("RUN", name_, "Run id, or a job name (its newest run)")->required();
     return cmd;
   }
@@ -395,8 +419,9 @@ class JobHistoryCommand final : public Command {
       j["done"] = done;
       j["failed"] = failed;
       out.push_back(j);
-      table.add({std::to_string(run.id), run.job_name, run.trigger, run.started_at, or_dash(run.finished_at), run.state,
-                 std::to_string(done), std::to_string(failed), or_dash(run.stop_reason.substr(0, 100))});
+      table.add({std::to_string(run.id), run.job_name, run.trigger, run.started_at, or_dash(run.finished_at),
+                 run.state, std::to_string(done), std::to_string(failed),
+                 or_dash(run.stop_reason.substr(0, 100))});
     }
     if (json_)
       *context.out << out.dump(2) << '\n';
@@ -429,13 +454,15 @@ class JobDeleteCommand final : public Command {
 class DaemonCommand final : public Command {
  public:
   CLI::App* configure(CLI::App& parent) override {
-    auto* cmd = parent.add_subcommand("daemon", "Run job schedules: start each job at its cron time, in its window");
+    auto* cmd =
+        parent.add_subcommand("daemon", "Run job schedules: start each job at its cron time, in its window");
     cmd->add_option("--tick", tick_s_, "Seconds between schedule checks")->capture_default_str();
     cmd->add_flag("--once", once_, "One scheduling pass; wait for the runs it started; exit");
     cmd->add_option("--at", at_, "")->group("");  // tests: evaluate the schedules at this UTC instant
     cmd->add_option("--cache-dir", cache_dir_, "Indexes and the verified .deb cache")->capture_default_str();
     cmd->footer(
-        "At start the daemon resumes runs whose runner died (`dormant job resume`). Then, every --tick, each\n"
+        "At start the daemon resumes runs whose runner died (`dormant job resume`). Then, every --tick, "
+        "each\n"
         "job whose --schedule fired since its last fire time gets a run (missed fire times coalesce into\n"
         "one; a fire time outside the job's window, or while its previous run still runs, is skipped and\n"
         "logged). Each run is a `dormant job run` process. SIGTERM stops the runs (resumable) and exits.\n"
@@ -468,7 +495,8 @@ class DaemonCommand final : public Command {
 }  // namespace
 
 void add_job_commands(CLI::App& app, Commands& commands) {
-  auto* job = app.add_subcommand("job", "Durable servicing jobs: saved targets and limits, schedules, resume");
+  auto* job =
+      app.add_subcommand("job", "Durable servicing jobs: saved targets and limits, schedules, resume");
   job->require_subcommand(1);
   job->footer("Example:\n  dormant job create web --group web --max-concurrent 2 && dormant job run web");
   add_command(*job, commands, std::make_unique<JobCreateCommand>());

@@ -114,13 +114,15 @@ class Daemon {
     for (const auto& run : catalog_.job_runs("", 1000)) {
       const bool dead_runner = run.state == "running" && !detail::pid_alive(run.runner_pid);
       if (!dead_runner && run.state != "interrupted") continue;
-      spawn({"job", "resume", std::to_string(run.id)}, fmt::format("resume of run {} ({})", run.id, run.job_name));
+      spawn({"job", "resume", std::to_string(run.id)},
+            fmt::format("resume of run {} ({})", run.id, run.job_name));
     }
   }
 
   void schedule_pass() {
-    const sys_seconds now = options_.now ? options_.now()
-                                         : std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    const sys_seconds now = options_.now
+                                ? options_.now()
+                                : std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     for (const auto& job : catalog_.jobs()) {
       if (job.schedule.empty()) continue;
       const auto cron = schedule::CronSchedule::parse(job.schedule);
@@ -139,15 +141,16 @@ class Daemon {
           continue;
         }
         if (!window.contains(now)) {
-          say(fmt::format("job {}: its window {} closed before fire time {} could be served; skipped", job.name,
-                          job.window, iso(*fire)));
+          say(fmt::format("job {}: its window {} closed before fire time {} could be served; skipped",
+                          job.name, job.window, iso(*fire)));
           continue;
         }
       }
       bool running = false;
       for (const auto& run : catalog_.job_runs(job.name, 5)) running = running || runner_alive(run);
       if (running) {
-        say(fmt::format("job {}: fire time {} skipped, its previous run is still running", job.name, iso(*fire)));
+        say(fmt::format("job {}: fire time {} skipped, its previous run is still running", job.name,
+                        iso(*fire)));
         continue;
       }
       std::vector<std::string> args{"job", "run", job.name, "--trigger", "schedule"};

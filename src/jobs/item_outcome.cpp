@@ -61,7 +61,8 @@ std::string log_from_detail(const std::string& detail_json) {
       for (std::string line; std::getline(lines, line);) log += "    " + line + "\n";
     }
   }
-  if (j.contains("reason") && j["reason"].is_string()) log += "  reason: " + j["reason"].get<std::string>() + "\n";
+  if (j.contains("reason") && j["reason"].is_string())
+    log += "  reason: " + j["reason"].get<std::string>() + "\n";
   return log;
 }
 
@@ -97,7 +98,8 @@ ItemOutcome outcome_from_record(catalog::Catalog& catalog, const catalog::JobIte
     out.state = "failed";
     out.reason = row->reason;
   } else {
-    again(row->state == "failed" ? row->reason : fmt::format("its patch stopped after step '{}'", row->state));
+    again(row->state == "failed" ? row->reason
+                                 : fmt::format("its patch stopped after step '{}'", row->state));
   }
   return out;
 }

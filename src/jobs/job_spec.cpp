@@ -52,7 +52,8 @@ void validate_job(catalog::Catalog& catalog, const catalog::Job& job) {
     fail(ErrorKind::usage, job.name, "--mode must be offline or service (got '{}')", job.mode);
   if (job.mode == "service") {
     if (job.host_group.empty())
-      fail(ErrorKind::usage, job.name, "--mode service needs --hosts GROUP (`dormant host add ... --group G`)");
+      fail(ErrorKind::usage, job.name,
+           "--mode service needs --hosts GROUP (`dormant host add ... --group G`)");
     if (catalog.hosts_in_group(job.host_group).empty())
       fail(ErrorKind::not_found, job.host_group,
            "no maintenance host in this group; add one with `dormant host add NAME URI --group {}`",
@@ -72,14 +73,16 @@ void validate_job(catalog::Catalog& catalog, const catalog::Job& job) {
   if (options.contains("timeouts"))
     for (const auto& [phase, seconds] : options["timeouts"].items()) {
       // The ranges `dormant patch` accepts, so that no item fails on them.
-      const bool service_phase = phase == "copy" || phase == "boot" || phase == "update" || phase == "shutdown";
+      const bool service_phase =
+          phase == "copy" || phase == "boot" || phase == "update" || phase == "shutdown";
       if (service_phase && job.mode != "service")
         fail(ErrorKind::usage, job.name, "--timeout-{} is a --mode service phase", phase);
       if (phase == "finalize" && !options.value("finalize", false))
         fail(ErrorKind::usage, job.name, "--timeout-finalize needs --finalize");
       const std::int64_t low = phase == "update" ? 5 : phase == "item" ? 60 : 10;
       const std::int64_t high = phase == "item" ? 7 * 86400 : 86400;
-      if (!seconds.is_number_integer() || seconds.get<std::int64_t>() < low || seconds.get<std::int64_t>() > high)
+      if (!seconds.is_number_integer() || seconds.get<std::int64_t>() < low ||
+          seconds.get<std::int64_t>() > high)
         fail(ErrorKind::usage, job.name, "--timeout-{} must be between {} s and {} s", phase, low, high);
     }
   if (options.contains("keep_versions")) {

@@ -33,7 +33,8 @@ bool is_item_process(std::int64_t pid, std::int64_t run_id) {
 void kill_orphan(std::int64_t pid, std::int64_t run_id, std::vector<std::string>& actions) {
   if (!detail::pid_alive(pid) || !is_item_process(pid, run_id)) return;
   ::kill(static_cast<pid_t>(pid), SIGKILL);
-  for (int i = 0; i < 100 && detail::pid_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 100 && detail::pid_alive(pid); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   actions.push_back(fmt::format("killed item process {} left by the dead runner", pid));
 }
 
@@ -75,7 +76,8 @@ std::vector<std::string> cancel_job_run(catalog::Catalog& catalog, std::int64_t 
       if (run->state != "running") return {fmt::format("run {} cancelled by its runner", run_id)};
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    fail(ErrorKind::limit, std::to_string(run_id), "the runner (pid {}) did not stop within 60 s", run->runner_pid);
+    fail(ErrorKind::limit, std::to_string(run_id), "the runner (pid {}) did not stop within 60 s",
+         run->runner_pid);
   }
   auto actions = reconcile_job_run(catalog, run_id);
   catalog.cancel_pending_job_items(run_id, "the run was cancelled before this image was started");

@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "dormant/assess/assess.hpp"
@@ -45,17 +45,19 @@ class Runner {
       : catalog_(catalog), job_(std::move(job)), run_id_(run_id), options_(options) {
     job_options_ = nlohmann::json::parse(job_.options_json, nullptr, false);
     if (!job_options_.is_object()) job_options_ = nlohmann::json::object();
-    const auto settings = nlohmann::json::parse(catalog_.find_job_run(run_id_)->settings_json, nullptr, false);
+    const auto settings =
+        nlohmann::json::parse(catalog_.find_job_run(run_id_)->settings_json, nullptr, false);
     policy_.max_concurrent = settings.value("max_concurrent", std::size_t{1});
     policy_.error_threshold = settings.value("error_threshold", std::size_t{0});
     policy_.item_count = settings.value("items", std::size_t{0});
     policy_.error_limit = schedule::parse_error_limit(job_.max_errors);
-    if (!job_.window.empty() && !options_.ignore_window) policy_.window = schedule::Window::parse(job_.window);
+    if (!job_.window.empty() && !options_.ignore_window)
+      policy_.window = schedule::Window::parse(job_.window);
     policy_.needs_host = job_.mode == "service";
     if (policy_.needs_host) hosts_ = catalog_.hosts_in_group(job_.host_group);
-    item_timeout_ = std::chrono::seconds(
-        job_options_.contains("timeouts") ? job_options_["timeouts"].value("item", kDefaultItemTimeout)
-                                          : kDefaultItemTimeout);
+    item_timeout_ = std::chrono::seconds(job_options_.contains("timeouts")
+                                             ? job_options_["timeouts"].value("item", kDefaultItemTimeout)
+                                             : kDefaultItemTimeout);
     output_dir_ = options_.cache_dir / "jobs" / fmt::format("run-{}", run_id_);
     fs::create_directories(output_dir_);
   }
@@ -80,7 +82,8 @@ class Runner {
       if (decision.stop != schedule::Stop::none && in_flight_.empty()) return finish(decision);
       if (host_starved(decision)) return finish(decision);
       if (decision.stop != last_stop_ && decision.stop != schedule::Stop::none) {
-        say(fmt::format("dispatch stopped: {}; waiting for {} running item(s)", decision.why, in_flight_.size()));
+        say(fmt::format("dispatch stopped: {}; waiting for {} running item(s)", decision.why,
+                        in_flight_.size()));
         last_stop_ = decision.stop;
       }
       for (const auto& a : decision.start) start(a, items);
@@ -101,16 +104,18 @@ class Runner {
   // Service mode, nothing running, images waiting and no host of the group
   // reachable: after kNoHostPatience the run stops instead of waiting forever.
   bool host_starved(const schedule::Decision& decision) {
-    const bool starved = policy_.needs_host && in_flight_.empty() && decision.waiting_for_capacity &&
-                         std::none_of(probed_.begin(), probed_.end(), [](const auto& c) { return c.reachable; });
+    const bool starved =
+        policy_.needs_host && in_flight_.empty() && decision.waiting_for_capacity &&
+        std::none_of(probed_.begin(), probed_.end(), [](const auto& c) { return c.reachable; });
     if (!starved) {
       starved_since_.reset();
       return false;
     }
     if (!starved_since_) starved_since_ = Clock::now();
     if (Clock::now() - *starved_since_ < kNoHostPatience) return false;
-    no_host_ = fmt::format("no maintenance host of group {} was reachable for {} s: {}", job_.host_group,
-                           std::chrono::duration_cast<std::chrono::seconds>(kNoHostPatience).count(), decision.why);
+    no_host_ =
+        fmt::format("no maintenance host of group {} was reachable for {} s: {}", job_.host_group,
+                    std::chrono::duration_cast<std::chrono::seconds>(kNoHostPatience).count(), decision.why);
     return true;
   }
 
@@ -153,13 +158,15 @@ class Runner {
     if (job_options_.value("security_only", false)) argv.push_back("--security-only");
     if (job_options_.value("finalize", false)) argv.push_back("--finalize");
     if (job_options_.contains("exclude"))
-      for (const auto& p : job_options_["exclude"]) argv.insert(argv.end(), {"--exclude", p.get<std::string>()});
+      for (const auto& p : job_options_["exclude"])
+        argv.insert(argv.end(), {"--exclude", p.get<std::string>()});
     if (job_options_.contains("keep_versions"))
       argv.insert(argv.end(), {"--keep-versions", std::to_string(job_options_["keep_versions"].get<int>())});
     if (job_options_.contains("timeouts"))
       for (const auto& [phase, seconds] : job_options_["timeouts"].items())
         if (phase != "item")
-          argv.insert(argv.end(), {fmt::format("--{}-timeout", phase), std::to_string(seconds.get<std::int64_t>())});
+          argv.insert(argv.end(),
+                      {fmt::format("--{}-timeout", phase), std::to_string(seconds.get<std::int64_t>())});
     return argv;
   }
 
@@ -201,10 +208,10 @@ class Runner {
       if (i.image_id == p.image_id) item = std::move(i);
     auto outcome = detail::outcome_from_record(catalog_, item);
     const auto seconds = std::chrono::duration<double>(Clock::now() - p.started).count();
-    std::string header = fmt::format("attempt {}{}: {} after {:.1f} s ({})\n", item.attempt,
-                                     p.host.empty() ? std::string() : " on " + p.host,
-                                     lower_or(outcome.result, "no patch record"), seconds,
-                                     detail::describe_status(status));
+    std::string header =
+        fmt::format("attempt {}{}: {} after {:.1f} s ({})\n", item.attempt,
+                    p.host.empty() ? std::string() : " on " + p.host,
+                    lower_or(outcome.result, "no patch record"), seconds, detail::describe_status(status));
     // Killed by this runner: a cancel ends the item, a time-out fails it,
     // a stop (SIGTERM) leaves it to run again on resume — unless its commit
     // had completed, which stands.
@@ -214,16 +221,18 @@ class Runner {
       outcome.reason = "cancelled while running; nothing was committed";
     } else if (kill == Kill::timeout && outcome.state == "pending") {
       outcome.state = "failed";
-      outcome.reason = fmt::format("timed out: the item ran longer than --timeout-item {} s and was stopped; "
-                                   "nothing was committed",
-                                   item_timeout_.count());
+      outcome.reason = fmt::format(
+          "timed out: the item ran longer than --timeout-item {} s and was stopped; "
+          "nothing was committed",
+          item_timeout_.count());
     } else if (kill == Kill::stop && outcome.state == "pending") {
       outcome.reason = "the runner was stopped; `dormant job resume` runs it again";
     }
     if (outcome.result.empty() || (outcome.state == "failed" && outcome.reason.empty())) {
       const auto err = detail::file_tail(p.err.string(), 8);
       if (!err.empty()) outcome.log += "  stderr:\n" + err;
-      if (outcome.reason.empty()) outcome.reason = fmt::format("the patch process ended ({})", detail::describe_status(status));
+      if (outcome.reason.empty())
+        outcome.reason = fmt::format("the patch process ended ({})", detail::describe_status(status));
     }
     item.state = outcome.state;
     item.result = outcome.result;
@@ -266,26 +275,30 @@ class Runner {
       settle(p, status, cancelled ? Kill::cancel : Kill::stop);
     }
     in_flight_.clear();
+    assess::remove_abandoned_scratch(options_.cache_dir);
     if (cancelled) {
       catalog_.cancel_pending_job_items(run_id_, "the run was cancelled before this image was started");
       catalog_.finish_job_run(run_id_, "cancelled", "cancelled by `dormant job cancel`");
     } else {
       // Items stopped by a signal go back to pending for `job resume`.
-      catalog_.finish_job_run(run_id_, "interrupted",
-                              fmt::format("stopped by a signal; `dormant job resume {}` continues it", run_id_));
+      catalog_.finish_job_run(
+          run_id_, "interrupted",
+          fmt::format("stopped by a signal; `dormant job resume {}` continues it", run_id_));
     }
     return outcome();
   }
 
   RunOutcome finish(const schedule::Decision& decision) {
+    assess::remove_abandoned_scratch(options_.cache_dir);
     auto result = outcome();
     std::string state = result.failed > 0 ? "failed" : "done";
     std::string reason;
     if (decision.stop == schedule::Stop::window_closed) {
       state = "stopped";
-      reason = fmt::format("the maintenance window {} closed; {} image(s) not started (`dormant job resume {}` "
-                           "continues, in the window)",
-                           job_.window, result.pending, run_id_);
+      reason = fmt::format(
+          "the maintenance window {} closed; {} image(s) not started (`dormant job resume {}` "
+          "continues, in the window)",
+          job_.window, result.pending, run_id_);
     } else if (decision.stop == schedule::Stop::errors) {
       state = "stopped";
       reason = fmt::format("{}; {} image(s) not started", decision.why, result.pending);
@@ -294,8 +307,8 @@ class Runner {
       reason = *no_host_;
     }
     catalog_.finish_job_run(run_id_, state, reason);
-    say(fmt::format("run {} {}: {} done, {} failed, {} not started{}", run_id_, state, result.done, result.failed,
-                    result.pending, reason.empty() ? "" : " — " + reason));
+    say(fmt::format("run {} {}: {} done, {} failed, {} not started{}", run_id_, state, result.done,
+                    result.failed, result.pending, reason.empty() ? "" : " — " + reason));
     return outcome();
   }
 
@@ -361,8 +374,8 @@ RunOutcome run_job(catalog::Catalog& catalog, const catalog::Job& job, const std
                    const RunnerOptions& options) {
   for (const auto& run : catalog.job_runs(job.name, 20))
     if (runner_alive(run))
-      fail(ErrorKind::conflict, job.name, "run {} of this job is running (pid {}); `dormant job show {}`", run.id,
-           run.runner_pid, job.name);
+      fail(ErrorKind::conflict, job.name, "run {} of this job is running (pid {}); `dormant job show {}`",
+           run.id, run.runner_pid, job.name);
   if (!job.window.empty() && !options.ignore_window) {
     const auto window = schedule::Window::parse(job.window);
     const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
@@ -390,9 +403,10 @@ RunOutcome run_job(catalog::Catalog& catalog, const catalog::Job& job, const std
   run.settings_json = settings.dump();
   const auto run_id = catalog.begin_job_run(run, ids);
   if (options.log)
-    options.log(fmt::format("run {} of job {}: {} image(s), at most {} at once, stops when failures exceed {}",
-                            run_id, job.name, images.size(), settings["max_concurrent"].get<std::size_t>(),
-                            settings["error_threshold"].get<std::size_t>()));
+    options.log(
+        fmt::format("run {} of job {}: {} image(s), at most {} at once, stops when failures exceed {}",
+                    run_id, job.name, images.size(), settings["max_concurrent"].get<std::size_t>(),
+                    settings["error_threshold"].get<std::size_t>()));
   kill_point("job-run-recorded");
   return Runner(catalog, job, run_id, options).drive();
 }

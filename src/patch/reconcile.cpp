@@ -50,7 +50,8 @@ void remove_link_to_current(const fs::path& image, std::vector<std::string>& act
   if (::stat(image.c_str(), &current) != 0) return;
   for (const auto& v : list_versions(image)) {
     struct stat kept {};
-    if (::stat(v.path.c_str(), &kept) == 0 && kept.st_ino == current.st_ino && kept.st_dev == current.st_dev) {
+    if (::stat(v.path.c_str(), &kept) == 0 && kept.st_ino == current.st_ino &&
+        kept.st_dev == current.st_dev) {
       std::error_code ec;
       fs::remove(v.path, ec);
       if (!ec) actions.push_back(fmt::format("removed {} (a link to the unchanged image)", v.path.string()));
@@ -74,7 +75,8 @@ void settle(catalog::Catalog& catalog, catalog::PatchImageRecord row, std::vecto
       remove_link_to_current(image, actions);
       row.state = "failed";
       row.new_sha256.clear();
-      row.reason = std::string(kInterruptedReason) + " during commit, before the replace; rolled back, the "
+      row.reason = std::string(kInterruptedReason) +
+                   " during commit, before the replace; rolled back, the "
                    "image is unchanged";
       actions.push_back(fmt::format("{}: commit rolled back (the image is unchanged)", image.string()));
     } else {
@@ -86,11 +88,19 @@ void settle(catalog::Catalog& catalog, catalog::PatchImageRecord row, std::vecto
       actions.push_back(fmt::format("{}: matches neither recorded hash; left alone", image.string()));
     }
   } else {
-    const std::string after = row.state;
+    // Service mode records its phases in the detail (the state stays
+    // "downloaded" until the image is back and verified).
+    auto detail = nlohmann::json::parse(row.detail_json, nullptr, false);
+    const std::string step = detail.is_object() && detail.contains("step") && detail["step"].is_string()
+                                 ? detail["step"].get<std::string>()
+                                 : std::string();
+    const std::string where = step.empty()
+                                  ? fmt::format("(its last record: state '{}')", row.state)
+                                  : fmt::format("(its last record: state '{}', step '{}')", row.state, step);
     row.state = "failed";
-    row.reason = fmt::format("{} after step '{}'; nothing was committed, the image is unchanged",
-                             kInterruptedReason, after);
-    actions.push_back(fmt::format("{}: interrupted after {}; nothing committed", image.string(), after));
+    row.reason =
+        fmt::format("{} {}; nothing was committed, the image is unchanged", kInterruptedReason, where);
+    actions.push_back(fmt::format("{}: interrupted {}; nothing committed", image.string(), where));
   }
   row.updated_at.clear();
   catalog.put_patch_image(row);
@@ -127,7 +137,8 @@ std::vector<fs::path> remove_abandoned_work(catalog::Catalog& catalog, const fs:
   // Work directories of processes that died before their run was recorded.
   std::vector<fs::path> removed;
   std::error_code ec;
-  for (fs::directory_iterator it(library_dir / ".dormant-work", ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(library_dir / ".dormant-work", ec), end; !ec && it != end;
+       it.increment(ec)) {
     const pid_t pid = pid_of_run(it->path().filename().string());
     if (pid <= 0 || process_alive(pid)) continue;
     std::error_code ignored;
@@ -156,7 +167,8 @@ std::vector<std::string> reconcile_dead_runs(catalog::Catalog& catalog) {
     }
     nlohmann::json options = nlohmann::json::parse(run.options_json, nullptr, false);
     if (options.is_object() && options.contains("cache_dir") && options["cache_dir"].is_string()) {
-      const fs::path scratch = fs::path(options["cache_dir"].get<std::string>()) / "work" / ("patch-" + run.id);
+      const fs::path scratch =
+          fs::path(options["cache_dir"].get<std::string>()) / "work" / ("patch-" + run.id);
       if (fs::exists(scratch, ec) && fs::remove_all(scratch, ec) > 0)
         actions.push_back(fmt::format("removed {}", scratch.string()));
     }

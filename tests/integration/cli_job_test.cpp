@@ -35,7 +35,8 @@ class CliJob : public JobTest {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       if (fs::exists(catalog()) &&
-          sqlite_query(catalog(), fmt::format("SELECT count(*) FROM job_items WHERE state = '{}'", state)) != "0")
+          sqlite_query(catalog(), fmt::format("SELECT count(*) FROM job_items WHERE state = '{}'", state)) !=
+              "0")
         return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -63,19 +64,23 @@ TEST_F(CliJob, CreateRefusesBadDefinitionsWithClearErrors) {
       {{"j", "--targets", image.string(), "--window", "22:00-25:00"}, 2, "--window"},
       {{"j", "--targets", image.string(), "--timeout-update", "soon"}, 2, "--timeout-update"},
       {{"j", "--targets", image.string(), "--mode", "service"}, 2, "--hosts"},
-      {{"j", "--targets", image.string(), "--mode", "service", "--hosts", "nowhere"}, 3, "no maintenance host"},
+      {{"j", "--targets", image.string(), "--mode", "service", "--hosts", "nowhere"},
+       3,
+       "no maintenance host"},
       {{"j", "--group", "nogroup"}, 3, "no such group"},
       {{"j", "--targets", (library_ / "missing.raw").string()}, 3, "missing.raw"},
   };
   for (const auto& c : cases) {
     auto r = create(c.args);
     EXPECT_EQ(r.exit_code, c.exit) << fmt::format("{}", fmt::join(c.args, " ")) << "\n" << r.err;
-    EXPECT_NE(r.err.find(c.says), std::string::npos) << fmt::format("{}", fmt::join(c.args, " ")) << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << fmt::format("{}", fmt::join(c.args, " ")) << "\n"
+                                                     << r.err;
   }
   EXPECT_EQ(sqlite_query(catalog(), "SELECT count(*) FROM jobs"), "0");
 
-  auto ok = create({"nightly", "--targets", image.string(), "--max-concurrent", "25%", "--max-errors", "10%",
-                    "--schedule", "0 22 * * *", "--window", "22:00-04:00", "--timeout-item", "1h30m", "--json"});
+  auto ok =
+      create({"nightly", "--targets", image.string(), "--max-concurrent", "25%", "--max-errors", "10%",
+              "--schedule", "0 22 * * *", "--window", "22:00-04:00", "--timeout-item", "1h30m", "--json"});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   auto job = nlohmann::json::parse(ok.out);
   EXPECT_EQ(job["options"]["timeouts"]["item"], 5400);
@@ -247,7 +252,8 @@ TEST_F(CliJob, TheDaemonStartsDueSchedulesInsideTheirWindowOnly) {
   daemon("2026-11-30T22:05");
   EXPECT_EQ(sqlite_query(catalog(), "SELECT job_name || ':' || run_trigger || ':' || state FROM job_runs"),
             "night:schedule:done");
-  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"), "2026-11-30T22:00:00Z");
+  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"),
+            "2026-11-30T22:00:00Z");
   EXPECT_NE(sha_of(image), sha);
   // Same night again: already fired.
   daemon("2026-11-30T23:00");
@@ -255,7 +261,8 @@ TEST_F(CliJob, TheDaemonStartsDueSchedulesInsideTheirWindowOnly) {
   // Three nights later: the missed fire times coalesce into one run.
   daemon("2026-12-03T22:30");
   EXPECT_EQ(sqlite_query(catalog(), "SELECT count(*) FROM job_runs WHERE job_name = 'night'"), "2");
-  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"), "2026-12-03T22:00:00Z");
+  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"),
+            "2026-12-03T22:00:00Z");
 }
 
 }  // namespace

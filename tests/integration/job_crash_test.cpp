@@ -12,7 +12,6 @@
 // Each scenario prints one line "crash: <how> -> <result>" for the note.
 #include <fmt/format.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,37 +50,24 @@ class JobCrash : public JobTest {
   // `dormant job run j` in a session of its own; killed as a group by the
   // hook at `kill_at`, or by this test after `after` when kill_at is "".
   Crash run_and_crash(const std::string& kill_at, std::chrono::milliseconds after) {
-    std::vector<std::string> args{DORMANT_CLI_PATH, "--catalog", catalog().string(), "job", "run", "j",
-                                  "--cache-dir", cache().string()};
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setsid();
-      if (!kill_at.empty()) {
-        ::setenv("DORMANT_TEST_KILL_AT", kill_at.c_str(), 1);
-        ::setenv("DORMANT_TEST_KILL_GROUP", "1", 1);
-      }
-      const int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    std::vector<std::string> env;
+    if (!kill_at.empty()) env = {"DORMANT_TEST_KILL_AT=" + kill_at, "DORMANT_TEST_KILL_GROUP=1"};
+    const int pid = spawn_in_session({DORMANT_CLI_PATH, "--catalog", catalog().string(), "job", "run", "j",
+                                      "--cache-dir", cache().string()},
+                                     env);
     Crash crash;
-    const auto deadline = std::chrono::steady_clock::now() + (kill_at.empty() ? after : std::chrono::minutes(5));
-    for (;;) {
-      if (::waitpid(pid, &crash.status, WNOHANG) == pid) break;
-      if (std::chrono::steady_clock::now() >= deadline) {
-        ::kill(-pid, SIGKILL);
-        ::waitpid(pid, &crash.status, 0);
-        break;
+    if (kill_at.empty()) {
+      const auto deadline = std::chrono::steady_clock::now() + after;
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid, &crash.status, WNOHANG) == pid) {  // it finished first
+          ::kill(-pid, SIGKILL);
+          return crash;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      ::kill(-pid, SIGKILL);
     }
-    ::kill(-pid, SIGKILL);  // whatever is left of the group
-    crash.killed = WIFSIGNALED(crash.status) && WTERMSIG(crash.status) == SIGKILL;
+    crash.killed = reap_session(pid);
     // The item processes die with the runner (PR_SET_PDEATHSIG) or the group kill.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return crash;
@@ -102,12 +88,14 @@ class JobCrash : public JobTest {
       how = recorded ? "resumed" : "run again (no run was recorded)";
       reconcile_lines_ = 0;
       resume_log_ = r.err;
-      for (std::size_t at = r.err.find("reconcile:"); at != std::string::npos; at = r.err.find("reconcile:", at + 1))
+      for (std::size_t at = r.err.find("reconcile:"); at != std::string::npos;
+           at = r.err.find("reconcile:", at + 1))
         ++reconcile_lines_;
     }
     EXPECT_EQ(sqlite_query(catalog(), "SELECT state FROM job_runs ORDER BY id DESC LIMIT 1"), "done");
-    EXPECT_EQ(sqlite_query(catalog(), "SELECT group_concat(state || '/' || result) FROM job_items WHERE run_id = "
-                                      "(SELECT max(id) FROM job_runs)"),
+    EXPECT_EQ(sqlite_query(catalog(),
+                           "SELECT group_concat(state || '/' || result) FROM job_items WHERE run_id = "
+                           "(SELECT max(id) FROM job_runs)"),
               "done/committed,done/committed");
     EXPECT_EQ(sqlite_query(catalog(), "SELECT count(*) FROM patch_runs WHERE state = 'running'"), "0");
     for (const auto& [image, sha] : originals_) {
@@ -130,8 +118,8 @@ class JobCrash : public JobTest {
       EXPECT_TRUE(crash.killed) << "the kill point " << kill_at << " was never reached";
     }
     const auto result = resume_and_check();
-    std::printf("crash: %s (%s) -> %s%s\n", how.c_str(), crash.killed ? "killed" : "had exited", result.c_str(),
-                HasFailure() ? " FAILED" : "");
+    std::printf("crash: %s (%s) -> %s%s\n", how.c_str(), crash.killed ? "killed" : "had exited",
+                result.c_str(), HasFailure() ? " FAILED" : "");
     if (HasFailure()) std::printf("resume said:\n%s\n", resume_log_.c_str());
     ++crashes_;
     if (crash.killed) ++killed_;
@@ -147,8 +135,8 @@ class JobCrash : public JobTest {
 // started, item ended) and the patch's (each step's record durable, the
 // commit begun, committed).
 TEST_F(JobCrash, SigkillAtEveryStepBoundaryThenResume) {
-  std::vector<std::string> points{"job-run-recorded", "job-claimed", "job-spawned", "planned", "downloaded",
-                                  "staged", "verified", "flattened", "committed", "job-ended"};
+  std::vector<std::string> points{"job-run-recorded", "job-claimed", "job-spawned", "planned",   "downloaded",
+                                  "staged",           "verified",    "flattened",   "committed", "job-ended"};
   if (const char* only = std::getenv("DORMANT_CRASH_POINT")) points = {only};  // to debug one
   for (const auto& point : points) {
     SCOPED_TRACE(point);
@@ -174,7 +162,8 @@ TEST_P(JobCrashRandom, SigkillAtRandomInstantsThenResume) {
   const auto start = std::chrono::steady_clock::now();
   auto r = cli({"job", "run", "j", "--cache-dir", cache().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   std::uniform_int_distribution<int> delay_ms(0, static_cast<int>(took.count() * 95 / 100));
   for (int i = 0; i < 10; ++i) {
     const int ms = delay_ms(rng);

@@ -1,6 +1,6 @@
-#include <fmt/format.h>
-
 #include "job_fixture.hpp"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 
@@ -89,9 +89,10 @@ nlohmann::json JobTest::show(const std::string& job) {
 
 JobTest::Peak JobTest::peak_running() {
   // kind|host;kind|host;... in sequence order.
-  const auto rows = sqlite_query(catalog(),
-                                 "SELECT group_concat(e, ';') FROM (SELECT kind || '|' || coalesce(host, '') AS e "
-                                 "FROM job_events ORDER BY seq)");
+  const auto rows =
+      sqlite_query(catalog(),
+                   "SELECT group_concat(e, ';') FROM (SELECT kind || '|' || coalesce(host, '') AS e "
+                   "FROM job_events ORDER BY seq)");
   Peak peak;
   std::size_t running = 0;
   std::map<std::string, std::size_t> per_host;
@@ -129,10 +130,11 @@ void JobTest::expect_intact_or_committed(const fs::path& image, const std::strin
   EXPECT_EQ(committed, "1") << image << " is neither the original nor a recorded committed version";
   // The job item of the image agrees.
   const auto item = sqlite_query(
-      catalog(), fmt::format("SELECT j.state || '/' || coalesce(j.result, '') FROM job_items j JOIN images i ON "
-                             "i.id = j.image_id JOIN patch_images p ON p.image_id = i.id AND p.new_sha256 = '{}' "
-                             "ORDER BY j.run_id DESC LIMIT 1",
-                             now));
+      catalog(),
+      fmt::format("SELECT j.state || '/' || coalesce(j.result, '') FROM job_items j JOIN images i ON "
+                  "i.id = j.image_id JOIN patch_images p ON p.image_id = i.id AND p.new_sha256 = '{}' "
+                  "ORDER BY j.run_id DESC LIMIT 1",
+                  now));
   EXPECT_EQ(item, "done/committed") << image;
   auto r = run_process({"e2fsck", "-fn", image.string()});
   EXPECT_EQ(r.exit_code, 0) << image << ": " << r.out << r.err;

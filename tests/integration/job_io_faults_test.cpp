@@ -72,7 +72,8 @@ TEST_F(JobIoFaults, ACatalogOnAFullFilesystemFailsClearlyAndChangesNoImage) {
 }
 
 TEST_F(JobIoFaults, AReadOnlyCatalogFailsClearlyAndChangesNoImage) {
-  ASSERT_EQ(::mount(nullptr, mount_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0) << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, mount_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0)
+      << std::strerror(errno);
   auto r = run_job();
   EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
   EXPECT_NE(r.err.find(catalog().string()), std::string::npos) << r.err;

@@ -1,7 +1,11 @@
 #include "support/test_support.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -102,8 +106,8 @@ void make_rootfs_guest(const fs::path& dir, const std::string& hostname) {
   if (!hostname.empty()) write_file(tree / "etc/hostname", hostname);
   run_ok({"mke2fs", "-q", "-F", "-t", "ext4", "-d", tree.string(), (dir / "guest.raw").string(), "8M"});
   if (::testing::Test::HasFatalFailure()) return;
-  run_ok({"qemu-img", "convert", "-O", "qcow2", (dir / "guest.raw").string(),
-          (dir / "guest.qcow2").string()});
+  run_ok(
+      {"qemu-img", "convert", "-O", "qcow2", (dir / "guest.raw").string(), (dir / "guest.qcow2").string()});
 }
 
 void sfdisk(const fs::path& target, const std::string& script) {
@@ -117,6 +121,32 @@ void sfdisk(const fs::path& target, const std::string& script) {
 fs::path source_dir() {
   // CMake compiles with absolute source paths: tests/support/<this file>.
   return fs::path(__FILE__).parent_path().parent_path().parent_path();
+}
+
+int spawn_in_session(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  std::vector<std::string> args = argv, vars = env;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    for (auto& v : vars) ::putenv(v.data());
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    std::vector<char*> cargs;
+    for (auto& a : args) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
+    ::execv(cargs[0], cargs.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool reap_session(int pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ::kill(-pid, SIGKILL);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 }  // namespace dormant::testing

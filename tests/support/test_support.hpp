@@ -69,4 +69,14 @@ void sfdisk(const std::filesystem::path& target, const std::string& script);
 // The repository's source directory (for docs/*.schema.json).
 std::filesystem::path source_dir();
 
+// Starts argv[0] (a path) in a session of its own, so that it and its
+// children can be SIGKILLed together (kill(-pid)), with `env` ("NAME=value")
+// added to the environment and stdout/stderr to /dev/null. The crash tests'
+// way to run `dormant job run` as a power loss would end it.
+int spawn_in_session(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// waitpid(pid) until it ends; true when SIGKILL ended it. Then SIGKILLs its
+// process group, for whatever of it is left.
+bool reap_session(int pid);
+
 }  // namespace dormant::testing

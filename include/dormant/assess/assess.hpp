@@ -105,4 +105,9 @@ nlohmann::json to_json(const ImageAssessment& assessment);
 nlohmann::json to_json(const SourceFetch& source);
 nlohmann::json to_json(const AssessReport& report);
 
+// Removes the scratch directories (cache_dir/work/run-<pid>-*) of assessing
+// processes that died; every assessment does this first, and a job run when
+// it ends (its killed patch processes may have been assessing).
+void remove_abandoned_scratch(const std::filesystem::path& cache_dir);
+
 }  // namespace dormant::assess
