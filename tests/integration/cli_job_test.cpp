@@ -135,6 +135,30 @@ TEST_F(CliJob, RunsAnOfflineJobWithinItsConcurrencyAndLogsEachImage) {
   EXPECT_EQ(history[0]["done"], 4);
 }
 
+TEST_F(CliJob, TwoJobsAtOnceEachKeepTheirOwnConcurrency) {
+  for (const char* name : {"a1.raw", "a2.raw", "a3.raw", "b1.raw", "b2.raw", "b3.raw"}) guest(name);
+  add_library_and_sources();
+  for (const char* group : {"a", "b"}) {
+    ASSERT_EQ(cli({"group", "create", group, "--match", fmt::format("*/{}?.raw", group)}).exit_code, 0);
+    ASSERT_EQ(create({fmt::format("job-{}", group), "--group", group, "--max-concurrent", "1"}).exit_code, 0);
+  }
+  ProcessResult ra, rb;
+  std::thread a([&] { ra = run("job-a"); });
+  std::thread b([&] { rb = run("job-b"); });
+  a.join();
+  b.join();
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  // From the record: each run never had more than its one at a time, and
+  // the two runs overlapped (both at once at some instant).
+  for (const char* run : {"1", "2"}) EXPECT_EQ(peak_running(std::stoi(run)).overall, 1u) << "run " << run;
+  EXPECT_EQ(peak_running().overall, 2u);
+  for (const auto& report : {nlohmann::json::parse(ra.out), nlohmann::json::parse(rb.out)}) {
+    EXPECT_EQ(report["items"].size(), 3u);
+    for (const auto& item : report["items"]) EXPECT_EQ(item["result"], "committed") << item.dump(2);
+  }
+}
+
 TEST_F(CliJob, MaxErrorsStopsDispatchOnlyWhenExceeded) {
   // Guests without systemd's offline-update support fail at stage.
   for (const char* name : {"f1.raw", "f2.raw", "f3.raw"}) guest(name, {"--no-systemd"});

@@ -87,12 +87,13 @@ nlohmann::json JobTest::show(const std::string& job) {
   return nlohmann::json::parse(r.out);
 }
 
-JobTest::Peak JobTest::peak_running() {
+JobTest::Peak JobTest::peak_running(std::int64_t run_id) {
   // kind|host;kind|host;... in sequence order.
-  const auto rows =
-      sqlite_query(catalog(),
-                   "SELECT group_concat(e, ';') FROM (SELECT kind || '|' || coalesce(host, '') AS e "
-                   "FROM job_events ORDER BY seq)");
+  const auto rows = sqlite_query(
+      catalog(),
+      "SELECT group_concat(e, ';') FROM (SELECT kind || '|' || coalesce(host, '') AS e "
+      "FROM job_events WHERE " +
+          (run_id == 0 ? std::string("1") : fmt::format("run_id = {}", run_id)) + " ORDER BY seq)");
   Peak peak;
   std::size_t running = 0;
   std::map<std::string, std::size_t> per_host;

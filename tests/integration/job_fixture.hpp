@@ -43,13 +43,13 @@ class JobTest : public ::testing::Test {
   // `job show --json` of the job's newest run.
   nlohmann::json show(const std::string& job);
 
-  // Replays job_events (all runs) and returns the most items running at
-  // once, overall and per host.
+  // Replays job_events (all runs, or run `run_id`) and returns the most
+  // items running at once, overall and per host.
   struct Peak {
     std::size_t overall = 0;
     std::map<std::string, std::size_t> per_host;
   };
-  Peak peak_running();
+  Peak peak_running(std::int64_t run_id = 0);
 
   // The library image either is byte-identical to `original_sha`, or is the
   // committed result of a patch row whose new_sha256 it matches, and the
