@@ -141,13 +141,21 @@ std::vector<std::vector<std::string>> cves_of(const ImageAssessment& a, const Ad
 void remove_abandoned_run_dirs(const fs::path& base) {
   std::error_code ec;
   for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    // run-<pid>-XXXXXX (assessments) and patch-<UTC>-<pid> (patch runs).
     const std::string name = it->path().filename().string();
-    if (!name.starts_with("run-")) continue;
-    const auto dash = name.find('-', 4);
-    if (dash == std::string::npos) continue;
+    std::string_view digits;
+    if (name.starts_with("run-")) {
+      const auto dash = name.find('-', 4);
+      if (dash == std::string::npos) continue;
+      digits = std::string_view(name).substr(4, dash - 4);
+    } else if (name.starts_with("patch-")) {
+      digits = std::string_view(name).substr(name.rfind('-') + 1);
+    } else {
+      continue;
+    }
     pid_t pid = 0;
-    auto [ptr, parse] = std::from_chars(name.data() + 4, name.data() + dash, pid);
-    if (parse != std::errc() || ptr != name.data() + dash || pid <= 0) continue;
+    auto [ptr, parse] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (parse != std::errc() || ptr != digits.data() + digits.size() || pid <= 0) continue;
     if (!process_alive(pid)) {
       std::error_code ignored;
       fs::remove_all(it->path(), ignored);

@@ -40,12 +40,13 @@
 namespace dormant::assess {
 namespace {
 
-// An exclusive flock on <archives>/.dormant-download.lock, held while apt
-// downloads into the directory.
+// An exclusive flock on <archives>.download-lock, held while apt downloads
+// into the directory.
 class ArchivesQueue {
  public:
   explicit ArchivesQueue(const std::filesystem::path& archives_dir) {
-    const auto path = archives_dir / ".dormant-download.lock";
+    // Beside the directory, not in it: the cache holds only verified .debs.
+    const auto path = archives_dir.parent_path() / (archives_dir.filename().string() + ".download-lock");
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) fail(ErrorKind::io, path.string(), "cannot open the download lock: {}", std::strerror(errno));
     while (::flock(fd_, LOCK_EX) != 0)

@@ -347,6 +347,10 @@ PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::I
     fs::remove(dir / ".dormant-work" / report.run_id, ec);  // empty by now
     fs::remove(dir / ".dormant-work", ec);                  // only when no other run uses it
   }
+  // The scratch goes before the run is marked finished: a process killed
+  // while removing it leaves a running record, which reconciliation cleans.
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
   if (!options.dry_run) catalog.finish_patch_run(report.run_id, report.failed == 0 ? "done" : "failed");
   return report;
 }
