@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dormant/core/error.hpp"
+#include "support/error_of.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -33,17 +34,7 @@ const Advisories& sample() {
   return advisories;
 }
 
-// The Error `f` throws; a test failure (and an internal error) when it throws none.
-template <typename F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no dormant::Error thrown";
-  return Error(ErrorKind::internal, "test", "no error");
-}
+using dormant::testing::error_of;
 
 TEST(Advisories, CountsTheSample) {
   EXPECT_EQ(sample().advisory_count(), 11u);

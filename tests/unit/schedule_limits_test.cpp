@@ -7,6 +7,7 @@
 
 #include "dormant/core/error.hpp"
 #include "dormant/schedule/limits.hpp"
+#include "support/error_of.hpp"
 
 namespace {
 
@@ -15,16 +16,7 @@ using dormant::ErrorKind;
 using namespace dormant::schedule;
 using ::testing::HasSubstr;
 
-template <typename F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no dormant::Error thrown";
-  return Error(ErrorKind::internal, "test", "no error");
-}
+using dormant::testing::error_of;
 
 TEST(ScheduleLimits, ParsesCountsAndPercentages) {
   Limit four = parse_concurrency("4");
