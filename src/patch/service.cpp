@@ -197,6 +197,7 @@ fs::path service_image(RunContext& ctx, ImagePatch& p, const assess::ImageAssess
 
   // The cheap refusals first: no agent, no host free.
   p.step = "prepare";
+  note(fmt::format("prepare: {} maintenance host(s) to choose from", options.hosts.size()));
   require_guest_agent(ctx.catalog, p.image);
   const auto host = choose_host(options.hosts, p.phase_log);
   p.host = host.host.name;
