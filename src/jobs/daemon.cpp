@@ -15,10 +15,10 @@
 #include <thread>
 
 #include "dormant/core/error.hpp"
+#include "dormant/core/process.hpp"
 #include "dormant/jobs/jobs.hpp"
 #include "dormant/schedule/cron.hpp"
 #include "dormant/schedule/window.hpp"
-#include "item_outcome.hpp"
 
 namespace dormant::jobs {
 namespace {
@@ -112,7 +112,7 @@ class Daemon {
   // Runs the catalog has running (or interrupted) whose runner is gone.
   void resume_interrupted() {
     for (const auto& run : catalog_.job_runs("", 1000)) {
-      const bool dead_runner = run.state == "running" && !detail::pid_alive(run.runner_pid);
+      const bool dead_runner = run.state == "running" && !process_alive(static_cast<pid_t>(run.runner_pid));
       if (!dead_runner && run.state != "interrupted") continue;
       spawn({"job", "resume", std::to_string(run.id)},
             fmt::format("resume of run {} ({})", run.id, run.job_name));

@@ -7,7 +7,6 @@
 #include <sstream>
 #include <vector>
 
-#include "dormant/core/process.hpp"
 #include "dormant/patch/patch.hpp"
 
 namespace dormant::jobs::detail {
@@ -28,8 +27,6 @@ std::string last_lines(const std::string& text, std::size_t lines) {
 }
 
 }  // namespace
-
-bool pid_alive(std::int64_t pid) { return process_alive(static_cast<pid_t>(pid)); }
 
 std::string file_tail(const std::string& path, std::size_t lines) {
   std::ifstream in(path);

@@ -34,7 +34,4 @@ std::string log_from_detail(const std::string& detail_json);
 // The last `lines` lines of a file ("" when unreadable).
 std::string file_tail(const std::string& path, std::size_t lines);
 
-// True when pid is alive.
-bool pid_alive(std::int64_t pid);
-
 }  // namespace dormant::jobs::detail

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "dormant/core/error.hpp"
+#include "dormant/core/process.hpp"
 #include "dormant/jobs/jobs.hpp"
 #include "dormant/patch/patch.hpp"
 #include "item_outcome.hpp"
@@ -31,9 +32,9 @@ bool is_item_process(std::int64_t pid, std::int64_t run_id) {
 // rare) is killed before its item is settled: two processes must never
 // work on one image.
 void kill_orphan(std::int64_t pid, std::int64_t run_id, std::vector<std::string>& actions) {
-  if (!detail::pid_alive(pid) || !is_item_process(pid, run_id)) return;
+  if (!process_alive(static_cast<pid_t>(pid)) || !is_item_process(pid, run_id)) return;
   ::kill(static_cast<pid_t>(pid), SIGKILL);
-  for (int i = 0; i < 100 && detail::pid_alive(pid); ++i)
+  for (int i = 0; i < 100 && process_alive(static_cast<pid_t>(pid)); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   actions.push_back(fmt::format("killed item process {} left by the dead runner", pid));
 }

@@ -15,6 +15,7 @@
 #include "dormant/assess/assess.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/core/kill_point.hpp"
+#include "dormant/core/process.hpp"
 #include "dormant/core/progress.hpp"
 #include "dormant/jobs/jobs.hpp"
 #include "dormant/patch/hosts.hpp"
@@ -367,7 +368,8 @@ void request_stop() { g_stop = true; }
 bool stop_requested() { return g_stop; }
 
 bool runner_alive(const catalog::JobRun& run) {
-  return run.state == "running" && run.runner_pid != ::getpid() && detail::pid_alive(run.runner_pid);
+  return run.state == "running" && run.runner_pid != ::getpid() &&
+         process_alive(static_cast<pid_t>(run.runner_pid));
 }
 
 RunOutcome run_job(catalog::Catalog& catalog, const catalog::Job& job, const std::string& trigger,
