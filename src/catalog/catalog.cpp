@@ -18,8 +18,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "dormant/core/error.hpp"
 #include "catalog_impl.hpp"
+#include "dormant/core/error.hpp"
 #include "schema.hpp"
 
 namespace dormant::catalog {
@@ -40,7 +40,8 @@ std::string utc_now() {
 
 std::string utc_now_ms() {
   const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::time_t seconds = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
@@ -52,10 +53,11 @@ std::string utc_now_ms() {
 
 bool glob_matches(std::string_view glob, const ImageRecord& image) {
   std::string pattern(glob);
-  auto match = [&](const std::string& text) { return !text.empty() && fnmatch(pattern.c_str(), text.c_str(), 0) == 0; };
+  auto match = [&](const std::string& text) {
+    return !text.empty() && fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
+  };
   return match(image.path) || match(fs::path(image.path).filename().string()) || match(image.domain);
 }
-
 
 namespace {
 
@@ -71,25 +73,34 @@ void create_private_parents(const fs::path& path, const std::string& subject) {
     partial /= component;
     if (fs::is_directory(partial, ec)) continue;
     if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
-      fail(ErrorKind::io, subject, "cannot create directory {}: {}; pass --catalog PATH to put the catalog elsewhere",
+      fail(ErrorKind::io, subject,
+           "cannot create directory {}: {}; pass --catalog PATH to put the catalog elsewhere",
            partial.string(), std::strerror(errno));
   }
 }
 
 // Creates the file with 0600 before SQLite does (SQLite would use 0644).
+// An existing catalog is never opened here: close() on any descriptor of the
+// file drops every POSIX lock this process holds on it, including those of
+// SQLite connections open in other threads (the server has one per thread).
+// A writer elsewhere would then see no readers, checkpoint and reset the WAL
+// under them: stale reads, then "database disk image is malformed".
 void create_private_file(const fs::path& path, const std::string& subject) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    fail(ErrorKind::io, subject, "cannot open the catalog file: {}; check that its directory is writable or pass --catalog PATH",
-         std::strerror(errno));
-  ::close(fd);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  if (errno == EEXIST && ::access(path.c_str(), R_OK | W_OK) == 0) return;
+  fail(ErrorKind::io, subject,
+       "cannot open the catalog file: {}; check that its directory is writable or pass --catalog PATH",
+       std::strerror(errno));
 }
 
 std::optional<std::string> text_or_null(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
   return column.getString();
 }
-
 
 Library read_library(SQLite::Statement& q) {
   Library lib;
@@ -106,7 +117,8 @@ Library read_library(SQLite::Statement& q) {
 constexpr const char* kLibraryColumns = "id, name, kind, path, pool, uri, added_at";
 constexpr const char* kImageColumns =
     "id, library_id, path, domain, format, virtual_size, file_size, identity, state, reason, access, os_id, "
-    "os_version_id, os_pretty_name, arch, hostname, package_count, inspection_json, inspected_at, package_set";
+    "os_version_id, os_pretty_name, arch, hostname, package_count, inspection_json, inspected_at, "
+    "package_set";
 
 ImageRecord read_image(SQLite::Statement& q) {
   ImageRecord r;
@@ -133,7 +145,6 @@ ImageRecord read_image(SQLite::Statement& q) {
   return r;
 }
 
-
 Group read_group(SQLite::Statement& q) {
   return Group{q.getColumn(0).getInt64(), q.getColumn(1).getString(), text_or_null(q.getColumn(2))};
 }
@@ -151,8 +162,8 @@ Catalog::Catalog(const fs::path& path) {
     // A file that is not SQLite fails on its first read, here.
     std::string mode = db.execAndGet("PRAGMA journal_mode=WAL").getString();
     if (mode != "wal")
-      fail(ErrorKind::io, subject, "cannot switch the catalog to WAL journaling (got '{}'); is it on a network filesystem?",
-           mode);
+      fail(ErrorKind::io, subject,
+           "cannot switch the catalog to WAL journaling (got '{}'); is it on a network filesystem?", mode);
     db.exec("PRAGMA synchronous=FULL");
     db.exec("PRAGMA foreign_keys=ON");
     detail::migrate(db, subject);
@@ -172,7 +183,8 @@ Catalog::Catalog(const fs::path& path) {
            "left as it was)",
            e.what());
     if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-      fail(ErrorKind::io, subject, "{}; move it aside to start a new catalog, or pass --catalog PATH", e.what());
+      fail(ErrorKind::io, subject, "{}; move it aside to start a new catalog, or pass --catalog PATH",
+           e.what());
     fail(ErrorKind::io, subject, "{}; check the file and its filesystem", e.what());
   }
 }
@@ -184,19 +196,23 @@ Catalog& Catalog::operator=(Catalog&&) noexcept = default;
 const fs::path& Catalog::path() const { return impl_->path; }
 
 int Catalog::schema_version() {
-  return impl_->guard("reading the schema version", [&] { return impl_->db.execAndGet("PRAGMA user_version").getInt(); });
+  return impl_->guard("reading the schema version",
+                      [&] { return impl_->db.execAndGet("PRAGMA user_version").getInt(); });
 }
 
 std::string Catalog::journal_mode() {
-  return impl_->guard("reading the journal mode", [&] { return impl_->db.execAndGet("PRAGMA journal_mode").getString(); });
+  return impl_->guard("reading the journal mode",
+                      [&] { return impl_->db.execAndGet("PRAGMA journal_mode").getString(); });
 }
 
 Library Catalog::add_library(Library library) {
   return impl_->guard("adding a library", [&] {
     auto& db = impl_->db;
     SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement exists(db, "SELECT name FROM libraries WHERE name = ?1 OR (kind = ?2 AND "
-                                 "((kind = 'directory' AND path = ?3) OR (kind = 'libvirt-pool' AND pool = ?4 AND uri = ?5)))");
+    SQLite::Statement exists(
+        db,
+        "SELECT name FROM libraries WHERE name = ?1 OR (kind = ?2 AND "
+        "((kind = 'directory' AND path = ?3) OR (kind = 'libvirt-pool' AND pool = ?4 AND uri = ?5)))");
     exists.bind(1, library.name);
     exists.bind(2, std::string(to_string(library.kind)));
     exists.bind(3, library.path);
@@ -205,12 +221,14 @@ Library Catalog::add_library(Library library) {
     if (exists.executeStep()) {
       std::string other = exists.getColumn(0).getString();
       if (other == library.name)
-        fail(ErrorKind::conflict, library.name, "a library with this name exists already; choose another with --name");
+        fail(ErrorKind::conflict, library.name,
+             "a library with this name exists already; choose another with --name");
       fail(ErrorKind::conflict, library.name, "library '{}' holds the same {} already", other,
            library.kind == LibraryKind::directory ? "directory" : "pool");
     }
     library.added_at = utc_now();
-    SQLite::Statement insert(db, "INSERT INTO libraries (name, kind, path, pool, uri, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    SQLite::Statement insert(
+        db, "INSERT INTO libraries (name, kind, path, pool, uri, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     insert.bind(1, library.name);
     insert.bind(2, std::string(to_string(library.kind)));
     bind_text_or_null(insert, 3, library.path);
@@ -226,7 +244,8 @@ Library Catalog::add_library(Library library) {
 
 std::vector<Library> Catalog::libraries() {
   return impl_->guard("listing libraries", [&] {
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + kLibraryColumns + " FROM libraries ORDER BY name");
+    SQLite::Statement q(impl_->db,
+                        std::string("SELECT ") + kLibraryColumns + " FROM libraries ORDER BY name");
     std::vector<Library> out;
     while (q.executeStep()) out.push_back(read_library(q));
     return out;
@@ -235,7 +254,8 @@ std::vector<Library> Catalog::libraries() {
 
 std::optional<Library> Catalog::find_library(std::string_view name) {
   return impl_->guard("reading a library", [&]() -> std::optional<Library> {
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + kLibraryColumns + " FROM libraries WHERE name = ?1");
+    SQLite::Statement q(impl_->db,
+                        std::string("SELECT ") + kLibraryColumns + " FROM libraries WHERE name = ?1");
     q.bind(1, std::string(name));
     if (!q.executeStep()) return std::nullopt;
     return read_library(q);
@@ -246,7 +266,8 @@ void Catalog::remove_library(std::string_view name) {
   impl_->guard("removing a library", [&] {
     SQLite::Statement q(impl_->db, "DELETE FROM libraries WHERE name = ?1");
     q.bind(1, std::string(name));
-    if (q.exec() == 0) fail(ErrorKind::not_found, std::string(name), "no such library; see `dormant library list`");
+    if (q.exec() == 0)
+      fail(ErrorKind::not_found, std::string(name), "no such library; see `dormant library list`");
   });
 }
 
@@ -350,7 +371,8 @@ ON CONFLICT(path) DO UPDATE SET
 Group Catalog::create_group(std::string_view name, std::optional<std::string> match_glob) {
   return impl_->guard("creating a group", [&] {
     if (name.empty()) fail(ErrorKind::usage, "group", "the group name is empty");
-    if (find_group(name)) fail(ErrorKind::conflict, std::string(name), "a group with this name exists already");
+    if (find_group(name))
+      fail(ErrorKind::conflict, std::string(name), "a group with this name exists already");
     SQLite::Statement q(impl_->db, "INSERT INTO groups (name, match_glob) VALUES (?1, ?2)");
     q.bind(1, std::string(name));
     if (match_glob)
@@ -369,10 +391,12 @@ void Catalog::remove_group(std::string_view name) {
       if (source.group && *source.group == name) bound += (bound.empty() ? "" : ", ") + source.name;
     if (!bound.empty())
       fail(ErrorKind::conflict, std::string(name),
-           "sources are bound to this group ({}); remove them first with `dormant source remove NAME`", bound);
+           "sources are bound to this group ({}); remove them first with `dormant source remove NAME`",
+           bound);
     SQLite::Statement q(impl_->db, "DELETE FROM groups WHERE name = ?1");
     q.bind(1, std::string(name));
-    if (q.exec() == 0) fail(ErrorKind::not_found, std::string(name), "no such group; see `dormant group list`");
+    if (q.exec() == 0)
+      fail(ErrorKind::not_found, std::string(name), "no such group; see `dormant group list`");
   });
 }
 
@@ -397,13 +421,16 @@ std::optional<Group> Catalog::find_group(std::string_view name) {
 void Catalog::add_group_members(std::string_view group, const std::vector<std::int64_t>& image_ids) {
   impl_->guard("adding group members", [&] {
     auto g = find_group(group);
-    if (!g) fail(ErrorKind::not_found, std::string(group), "no such group; create it with `dormant group create`");
+    if (!g)
+      fail(ErrorKind::not_found, std::string(group), "no such group; create it with `dormant group create`");
     auto& db = impl_->db;
     SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement q(db, "INSERT OR IGNORE INTO group_members (group_id, image_id, explicit) VALUES (?1, ?2, 1)");
+    SQLite::Statement q(
+        db, "INSERT OR IGNORE INTO group_members (group_id, image_id, explicit) VALUES (?1, ?2, 1)");
     for (auto id : image_ids) {
       if (!find_image(id))
-        fail(ErrorKind::not_found, std::to_string(id), "no image with this id in the catalog; run `dormant identify` first");
+        fail(ErrorKind::not_found, std::to_string(id),
+             "no image with this id in the catalog; run `dormant identify` first");
       q.reset();
       q.bind(1, static_cast<std::int64_t>(g->id));
       q.bind(2, static_cast<std::int64_t>(id));
@@ -453,7 +480,8 @@ Source read_source(SQLite::Statement& q) {
 }
 
 bool has_space_or_control(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
 }
 
 // Checks everything about a source that does not need the database; makes
@@ -461,7 +489,9 @@ bool has_space_or_control(std::string_view text) {
 void validate_source(Source& source) {
   const std::string& name = source.name;
   if (name.empty()) fail(ErrorKind::usage, "source", "the source name is empty");
-  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
+  auto name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  };
   if (!std::isalnum(static_cast<unsigned char>(name[0])) || !std::all_of(name.begin(), name.end(), name_char))
     fail(ErrorKind::usage, name,
          "invalid source name: use letters, digits, '.', '_' and '-', starting with a letter or digit");
@@ -470,19 +500,23 @@ void validate_source(Source& source) {
   std::size_t scheme_end = uri.find("://");
   std::string scheme = scheme_end == std::string::npos ? std::string() : uri.substr(0, scheme_end);
   if (scheme != "http" && scheme != "https" && scheme != "file")
-    fail(ErrorKind::usage, uri, "unsupported repository URI: it must start with http://, https:// or file://");
+    fail(ErrorKind::usage, uri,
+         "unsupported repository URI: it must start with http://, https:// or file://");
   if (uri.size() == scheme_end + 3 || has_space_or_control(uri))
     fail(ErrorKind::usage, uri, "invalid repository URI: nothing after the scheme, or white space in it");
   if (scheme == "file" && uri[scheme_end + 3] != '/')
     fail(ErrorKind::usage, uri, "a file:// URI needs an absolute path (file:///srv/repo)");
 
   const std::string& suite = source.suite;
-  if (suite.empty()) fail(ErrorKind::usage, name, "the suite is empty; pass --suite SUITE (for example bookworm)");
+  if (suite.empty())
+    fail(ErrorKind::usage, name, "the suite is empty; pass --suite SUITE (for example bookworm)");
   if (suite.back() == '/')
     fail(ErrorKind::usage, suite,
-         "flat repositories (a suite ending in '/') are not supported; use a repository with a dists/ directory");
+         "flat repositories (a suite ending in '/') are not supported; use a repository with a dists/ "
+         "directory");
   if (suite.find('/') != std::string::npos || has_space_or_control(suite))
-    fail(ErrorKind::usage, suite, "invalid suite: no '/' or white space (the name under dists/, such as bookworm)");
+    fail(ErrorKind::usage, suite,
+         "invalid suite: no '/' or white space (the name under dists/, such as bookworm)");
 
   if (source.components.empty()) source.components = {"main"};
   for (const auto& component : source.components)
@@ -495,7 +529,8 @@ void validate_source(Source& source) {
     fail(ErrorKind::usage, name, "--keyring and --allow-unsigned exclude each other");
   if (!source.keyring && !source.allow_unsigned)
     fail(ErrorKind::usage, name,
-         "a source needs --keyring FILE (the repository's signing key); --allow-unsigned is only for local test "
+         "a source needs --keyring FILE (the repository's signing key); --allow-unsigned is only for local "
+         "test "
          "repositories");
   if (source.keyring) {
     if (source.keyring->empty()) fail(ErrorKind::usage, name, "the keyring path is empty");
@@ -503,7 +538,8 @@ void validate_source(Source& source) {
     std::error_code ec;
     auto status = fs::status(keyring, ec);
     if (!fs::exists(status)) fail(ErrorKind::not_found, keyring.string(), "keyring file does not exist");
-    if (!fs::is_regular_file(status)) fail(ErrorKind::usage, keyring.string(), "keyring is not a regular file");
+    if (!fs::is_regular_file(status))
+      fail(ErrorKind::usage, keyring.string(), "keyring is not a regular file");
     if (::access(keyring.c_str(), R_OK) != 0)
       fail(ErrorKind::io, keyring.string(), "cannot read the keyring: {}", std::strerror(errno));
     source.keyring = keyring.string();
@@ -518,17 +554,20 @@ Source Catalog::add_source(Source source) {
     auto& db = impl_->db;
     SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
     if (find_source(source.name))
-      fail(ErrorKind::conflict, source.name, "a source with this name exists already; see `dormant source list`");
+      fail(ErrorKind::conflict, source.name,
+           "a source with this name exists already; see `dormant source list`");
     std::optional<std::int64_t> group_id;
     if (source.group) {
       auto group = find_group(*source.group);
-      if (!group) fail(ErrorKind::not_found, *source.group, "no such group; create it with `dormant group create`");
+      if (!group)
+        fail(ErrorKind::not_found, *source.group, "no such group; create it with `dormant group create`");
       group_id = group->id;
     }
     if (source.added_at.empty()) source.added_at = utc_now();
-    SQLite::Statement q(db,
-                        "INSERT INTO sources (name, uri, suite, components, keyring, security, allow_unsigned, "
-                        "group_id, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    SQLite::Statement q(
+        db,
+        "INSERT INTO sources (name, uri, suite, components, keyring, security, allow_unsigned, "
+        "group_id, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     q.bind(1, source.name);
     q.bind(2, source.uri);
     q.bind(3, source.suite);
@@ -573,7 +612,8 @@ void Catalog::remove_source(std::string_view name) {
   impl_->guard("removing a source", [&] {
     SQLite::Statement q(impl_->db, "DELETE FROM sources WHERE name = ?1");
     q.bind(1, std::string(name));
-    if (q.exec() == 0) fail(ErrorKind::not_found, std::string(name), "no such source; see `dormant source list`");
+    if (q.exec() == 0)
+      fail(ErrorKind::not_found, std::string(name), "no such source; see `dormant source list`");
   });
 }
 
