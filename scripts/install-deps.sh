@@ -12,6 +12,7 @@ packages=(
   libcli11-dev libfmt-dev libspdlog-dev libvirt-dev libsqlitecpp-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev  # SHA-256 of package databases (core/sha256)
+  libcpp-httplib-dev libbrotli-dev zlib1g-dev  # dormant serve (server/): the REST API and the web console
   # runtime tools
   qemu-utils e2fsprogs fdisk gdisk libguestfs-tools libguestfs-xfs
   # patch --finalize boots the staged image under the local libvirt daemon
@@ -21,6 +22,8 @@ packages=(
   shellcheck  # the guest's offline-update script is checked by the tests
   # test fixtures: real Debian content and layouts
   debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64 dosfstools strace python3-jsonschema
+  # web console tests: headless Chromium driven by chromedriver through selenium
+  chromium chromium-driver python3-selenium
   # benchmarks
   hyperfine time
   # repo/: libapt-pkg for version comparison, fetch and upgrade resolution

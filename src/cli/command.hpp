@@ -58,6 +58,7 @@ void add_group_commands(CLI::App& app, Commands& commands);
 void add_source_commands(CLI::App& app, Commands& commands);
 void add_assess_command(CLI::App& app, Commands& commands);
 void add_compliance_command(CLI::App& app, Commands& commands);
+void add_report_command(CLI::App& app, Commands& commands);
 
 // An image named on the command line: a catalog id or a path (relative ones
 // against the working directory). Error(not_found) naming it.
@@ -94,6 +95,7 @@ void add_patch_command(CLI::App& app, Commands& commands);
 void add_rollback_command(CLI::App& app, Commands& commands);
 void add_host_commands(CLI::App& app, Commands& commands);
 void add_job_commands(CLI::App& app, Commands& commands);
+void add_serve_command(CLI::App& app, Commands& commands);
 
 // The shared --json flag of commands whose output is data.
 inline void add_json_flag(CLI::App* command, bool& json) {

@@ -6,25 +6,12 @@
 #include <ostream>
 
 #include "command.hpp"
+#include "dormant/catalog/json.hpp"
 #include "dormant/core/error.hpp"
 #include "output.hpp"
 
 namespace dormant::cli {
 namespace {
-
-nlohmann::json record_json(const catalog::AssessmentRecord& r) {
-  auto result = nlohmann::json::parse(r.result_json, nullptr, /*allow_exceptions=*/false);
-  return {{"id", r.id},
-          {"image", r.image_path},
-          {"assessed_at", r.assessed_at},
-          {"state", r.state},
-          {"reason", r.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.reason)},
-          {"updates", r.updates},
-          {"security_updates", r.security_updates},
-          {"unsigned_sources", r.unsigned_sources},
-          {"package_set", r.package_set.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.package_set)},
-          {"result", result.is_discarded() ? nlohmann::json(nullptr) : result}};
-}
 
 class ComplianceCommand final : public Command {
  public:
@@ -50,7 +37,7 @@ class ComplianceCommand final : public Command {
             : catalog.assessment_history(resolve_image(catalog, image_), static_cast<std::size_t>(limit_));
     if (json_) {
       auto out = nlohmann::json::array();
-      for (const auto& r : records) out.push_back(record_json(r));
+      for (const auto& r : records) out.push_back(catalog::to_json(r));
       *context.out << out.dump(2) << '\n';
       return;
     }

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "command.hpp"
+#include "dormant/catalog/json.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/library/identify.hpp"
 #include "output.hpp"
@@ -27,12 +28,6 @@ std::int64_t resolve_image(catalog::Catalog& catalog, const std::string& name) {
 }
 
 namespace {
-
-nlohmann::json group_json(const catalog::Group& group) {
-  return {{"id", group.id},
-          {"name", group.name},
-          {"match", group.match_glob ? nlohmann::json(*group.match_glob) : nlohmann::json(nullptr)}};
-}
 
 class GroupCreateCommand final : public Command {
  public:
@@ -114,7 +109,7 @@ class GroupListCommand final : public Command {
     if (json_) {
       nlohmann::json j = nlohmann::json::array();
       for (const auto& g : groups) {
-        auto item = group_json(g);
+        auto item = catalog::to_json(g);
         item["members"] = catalog.group_members(g.name).size();
         j.push_back(std::move(item));
       }
@@ -146,7 +141,7 @@ class GroupShowCommand final : public Command {
     if (!group) fail(ErrorKind::not_found, name_, "no such group; see `dormant group list`");
     auto members = catalog.group_members(name_);
     if (json_) {
-      auto j = group_json(*group);
+      auto j = catalog::to_json(*group);
       j["images"] = nlohmann::json::array();
       for (const auto& m : members) {
         auto item = library::to_json(m.image);

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "command.hpp"
+#include "dormant/catalog/json.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/patch/hosts.hpp"
 #include "dormant/patch/patch.hpp"
@@ -14,31 +15,6 @@
 
 namespace dormant::cli {
 namespace {
-
-nlohmann::json host_json(const catalog::Host& host) {
-  return {{"name", host.name},
-          {"uri", host.uri},
-          {"host_group", host.host_group},
-          {"max_vms", host.max_vms},
-          {"memory_mib", host.memory_mib},
-          {"pool", host.pool},
-          {"added_at", host.added_at}};
-}
-
-// Every HostStatus field; the host's own under "host" (its memory_mib is the
-// servicing VMs', the status's the node's).
-nlohmann::json status_json(const patch::HostStatus& s) {
-  return {{"host", host_json(s.host)},
-          {"reachable", s.reachable},
-          {"error", s.error},
-          {"cpus", s.cpus},
-          {"memory_mib", s.memory_mib},
-          {"free_memory_mib", s.free_memory_mib},
-          {"pool_ok", s.pool_ok},
-          {"pool_available_bytes", s.pool_available_bytes},
-          {"running_vms", s.running_vms},
-          {"free_slots", s.free_slots}};
-}
 
 // The probe's message without its "host NAME (URI): " prefix, which becomes
 // the Error's subject.
@@ -137,7 +113,7 @@ class HostListCommand final : public Command {
       if (!s.error.empty()) *context.err << "dormant: warning: " << s.error << '\n';
     if (json_) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& s : statuses) j.push_back(status_json(s));
+      for (const auto& s : statuses) j.push_back(patch::to_json(s));
       *context.out << j.dump(2) << '\n';
       return;
     }
@@ -201,8 +177,8 @@ class HostCleanupCommand final : public Command {
     auto& catalog = context.catalog();
     auto host = catalog.find_host(name_);
     if (!host) fail(ErrorKind::not_found, name_, "no such host; see `dormant host list`");
-    auto removed =
-        patch::cleanup_host(*host, [&](const std::string& run_id) { return patch::patch_run_is_live(catalog, run_id); });
+    auto removed = patch::cleanup_host(
+        *host, [&](const std::string& run_id) { return patch::patch_run_is_live(catalog, run_id); });
     if (json_) {
       *context.out << nlohmann::json{{"host", host->name}, {"removed", removed}}.dump(2) << '\n';
       return;

@@ -10,6 +10,7 @@
 #include <ostream>
 
 #include "command.hpp"
+#include "dormant/catalog/json.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/core/paths.hpp"
 #include "dormant/jobs/jobs.hpp"
@@ -48,60 +49,11 @@ jobs::RunnerOptions runner_options(Context& context, const std::string& cache_di
   return o;
 }
 
-nlohmann::json job_json(const catalog::Job& job) {
-  return {{"name", job.name},
-          {"targets", nlohmann::json::parse(job.targets_json)},
-          {"mode", job.mode},
-          {"hosts", job.host_group.empty() ? nlohmann::json(nullptr) : nlohmann::json(job.host_group)},
-          {"options", nlohmann::json::parse(job.options_json)},
-          {"max_concurrent", job.max_concurrent},
-          {"max_errors", job.max_errors},
-          {"schedule", job.schedule.empty() ? nlohmann::json(nullptr) : nlohmann::json(job.schedule)},
-          {"window", job.window.empty() ? nlohmann::json(nullptr) : nlohmann::json(job.window)},
-          {"created_at", job.created_at},
-          {"last_fire", job.last_fire.empty() ? nlohmann::json(nullptr) : nlohmann::json(job.last_fire)}};
-}
-
-nlohmann::json run_json(const catalog::JobRun& run) {
-  return {
-      {"id", run.id},
-      {"job", run.job_name},
-      {"trigger", run.trigger},
-      {"started_at", run.started_at},
-      {"finished_at", run.finished_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.finished_at)},
-      {"state", run.state},
-      {"stop_reason", run.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.stop_reason)},
-      {"runner_pid", run.runner_pid},
-      {"settings", nlohmann::json::parse(run.settings_json)}};
-}
-
-nlohmann::json item_json(const catalog::JobItem& item) {
-  auto text = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
-  return {{"image", item.image_path},
-          {"image_id", item.image_id},
-          {"state", item.state},
-          {"attempt", item.attempt},
-          {"host", text(item.host)},
-          {"patch_run", text(item.patch_run_id)},
-          {"started_at", text(item.started_at)},
-          {"finished_at", text(item.finished_at)},
-          {"result", text(item.result)},
-          {"reason", text(item.reason)},
-          {"log", item.log}};
-}
-
 std::string targets_text(const catalog::Job& job) {
   auto t = nlohmann::json::parse(job.targets_json);
   if (t.value("all", false)) return "all images";
   if (t.contains("group")) return "group " + t["group"].get<std::string>();
   return fmt::format("{} image(s)", t["images"].size());
-}
-
-std::string next_fire(const catalog::Job& job) {
-  if (job.schedule.empty()) return "-";
-  auto next = schedule::CronSchedule::parse(job.schedule)
-                  .next_after(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
-  return next ? fmt::format("{:%Y-%m-%d %H:%M}Z", *next) : "never";
 }
 
 // A run named by its id, or the newest run of a job named.
@@ -200,10 +152,10 @@ class JobCreateCommand final : public Command {
     catalog.add_job(job_);
     auto saved = *catalog.find_job(job_.name);
     if (json_)
-      *context.out << job_json(saved).dump(2) << '\n';
+      *context.out << catalog::to_json(saved).dump(2) << '\n';
     else
       *context.out << fmt::format("job {} saved: {} ({}), next scheduled run {}\n", saved.name,
-                                  targets_text(saved), saved.mode, next_fire(saved));
+                                  targets_text(saved), saved.mode, jobs::next_fire_text(saved));
   }
 
  private:
@@ -232,15 +184,15 @@ class JobListCommand final : public Command {
     Table table({"NAME", "MODE", "TARGETS", "SCHEDULE", "WINDOW", "NEXT", "LAST RUN"});
     for (const auto& job : catalog.jobs()) {
       auto runs = catalog.job_runs(job.name, 1);
-      auto j = job_json(job);
-      j["next_fire"] = next_fire(job);
-      j["last_run"] = runs.empty() ? nlohmann::json(nullptr) : run_json(runs.front());
+      auto j = catalog::to_json(job);
+      j["next_fire"] = jobs::next_fire_text(job);
+      j["last_run"] = runs.empty() ? nlohmann::json(nullptr) : catalog::to_json(runs.front());
       out.push_back(j);
-      table.add(
-          {job.name, job.mode, targets_text(job), or_dash(job.schedule), or_dash(job.window), next_fire(job),
-           runs.empty()
-               ? "-"
-               : fmt::format("{} {} ({})", runs.front().id, runs.front().state, runs.front().started_at)});
+      table.add({job.name, job.mode, targets_text(job), or_dash(job.schedule), or_dash(job.window),
+                 jobs::next_fire_text(job),
+                 runs.empty() ? "-"
+                              : fmt::format("{} {} ({})", runs.front().id, runs.front().state,
+                                            runs.front().started_at)});
     }
     if (json_)
       *context.out << out.dump(2) << '\n';
@@ -267,10 +219,11 @@ class JobShowCommand final : public Command {
     const auto items = catalog.job_items(run.id);
     auto job = catalog.find_job(run.job_name);
     if (json_) {
-      nlohmann::json j = {{"job", job ? job_json(*job) : nlohmann::json(nullptr)}, {"run", run_json(run)}};
+      nlohmann::json j = {{"job", job ? catalog::to_json(*job) : nlohmann::json(nullptr)},
+                          {"run", catalog::to_json(run)}};
       j["run"]["runner_alive"] = jobs::runner_alive(run);
       auto& list = j["items"] = nlohmann::json::array();
-      for (const auto& item : items) list.push_back(item_json(item));
+      for (const auto& item : items) list.push_back(catalog::to_json(item));
       *context.out << j.dump(2) << '\n';
       return;
     }
@@ -298,9 +251,10 @@ class JobShowCommand final : public Command {
 void print_outcome(Context& context, const jobs::RunOutcome& outcome, bool json) {
   auto run = *context.catalog().find_job_run(outcome.run_id);
   if (json) {
-    nlohmann::json j = run_json(run);
+    nlohmann::json j = catalog::to_json(run);
     auto& list = j["items"] = nlohmann::json::array();
-    for (const auto& item : context.catalog().job_items(outcome.run_id)) list.push_back(item_json(item));
+    for (const auto& item : context.catalog().job_items(outcome.run_id))
+      list.push_back(catalog::to_json(item));
     *context.out << j.dump(2) << '\n';
   } else {
     *context.out << fmt::format("run {} {}: {} done, {} failed, {} cancelled, {} not started{}\n",
@@ -415,7 +369,7 @@ class JobHistoryCommand final : public Command {
         done += item.state == "done";
         failed += item.state == "failed";
       }
-      auto j = run_json(run);
+      auto j = catalog::to_json(run);
       j["done"] = done;
       j["failed"] = failed;
       out.push_back(j);

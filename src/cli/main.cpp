@@ -89,10 +89,12 @@ int main(int argc, char** argv) {
   dormant::cli::add_source_commands(app, commands);
   dormant::cli::add_assess_command(app, commands);
   dormant::cli::add_compliance_command(app, commands);
+  dormant::cli::add_report_command(app, commands);
   dormant::cli::add_patch_command(app, commands);
   dormant::cli::add_rollback_command(app, commands);
   dormant::cli::add_host_commands(app, commands);
   dormant::cli::add_job_commands(app, commands);
+  dormant::cli::add_serve_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "command.hpp"
+#include "dormant/catalog/json.hpp"
 #include "dormant/core/error.hpp"
 #include "output.hpp"
 
@@ -14,22 +15,6 @@ namespace dormant::cli {
 void add_source_commands(CLI::App& app, Commands& commands);
 
 namespace {
-
-nlohmann::json source_json(const catalog::Source& source) {
-  auto or_null = [](const std::optional<std::string>& value) {
-    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-  };
-  return {{"id", source.id},
-          {"name", source.name},
-          {"uri", source.uri},
-          {"suite", source.suite},
-          {"components", source.components},
-          {"keyring", or_null(source.keyring)},
-          {"security", source.security},
-          {"allow_unsigned", source.allow_unsigned},
-          {"group", or_null(source.group)},
-          {"added_at", source.added_at}};
-}
 
 // Printed on stderr by every command that shows or adds an unsigned source.
 void warn_unsigned(std::ostream& err, const std::string& name) {
@@ -98,7 +83,7 @@ class SourceListCommand final : public Command {
       if (s.allow_unsigned) warn_unsigned(*context.err, s.name);
     if (json_) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& s : sources) j.push_back(source_json(s));
+      for (const auto& s : sources) j.push_back(catalog::to_json(s));
       *context.out << j.dump(2) << '\n';
       return;
     }

@@ -1,5 +1,6 @@
 // Job definitions: what `dormant job create` accepts, and the images a job
 // targets when it runs.
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -116,6 +117,13 @@ std::vector<catalog::ImageRecord> job_targets(catalog::Catalog& catalog, const c
     }
   }
   return out;
+}
+
+std::string next_fire_text(const catalog::Job& job) {
+  if (job.schedule.empty()) return "-";
+  auto next = schedule::CronSchedule::parse(job.schedule)
+                  .next_after(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+  return next ? fmt::format("{:%Y-%m-%d %H:%M}Z", *next) : "never";
 }
 
 }  // namespace dormant::jobs

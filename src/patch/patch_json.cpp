@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "dormant/assess/worker.hpp"
+#include "dormant/catalog/json.hpp"
+#include "dormant/patch/hosts.hpp"
 #include "dormant/patch/patch.hpp"
 
 namespace dormant::patch {
@@ -54,6 +56,19 @@ nlohmann::json to_json(const ImagePatch& p) {
     s["guest_wait_share"] = all > 0 ? nlohmann::json(guest / all) : nlohmann::json(nullptr);
   }
   return j;
+}
+
+nlohmann::json to_json(const HostStatus& s) {
+  return {{"host", catalog::to_json(s.host)},
+          {"reachable", s.reachable},
+          {"error", s.error},
+          {"cpus", s.cpus},
+          {"memory_mib", s.memory_mib},
+          {"free_memory_mib", s.free_memory_mib},
+          {"pool_ok", s.pool_ok},
+          {"pool_available_bytes", s.pool_available_bytes},
+          {"running_vms", s.running_vms},
+          {"free_slots", s.free_slots}};
 }
 
 nlohmann::json to_json(const PatchReport& report) {

@@ -69,6 +69,10 @@ std::vector<std::string> reconcile_job_run(catalog::Catalog& catalog, std::int64
 // True while the run's runner process exists.
 bool runner_alive(const catalog::JobRun& run);
 
+// The job's next schedule fire after now, "2026-11-29 22:00Z"; "-" without a
+// schedule, "never" when the expression never fires again.
+std::string next_fire_text(const catalog::Job& job);
+
 // `dormant job cancel`: asks a live runner to stop (it kills its item
 // processes and reconciles them); for a run without a live runner, does
 // that itself. Returns what it did.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,10 @@ struct HostStatus {
 // is libvirtd running there? ..."). Error(unsupported) only when libvirt
 // itself is not installed here.
 HostStatus probe_host(const catalog::Host& host);
+
+// Every field; the host's own under "host" (its memory_mib is the servicing
+// VMs', the status's the node's). As `dormant host list --json` prints it.
+nlohmann::json to_json(const HostStatus& status);
 
 // Destroys the running "dormant-service-*" domains and deletes the
 // "dormant-<run>-*" volumes in the host's pool of every run for which
