@@ -38,11 +38,13 @@ std::string_view openapi_document() { return embedded_file("openapi.json"); }
 
 std::function<bool(const std::string&, Reply&)> console_files(std::filesystem::path web_dir) {
   return [web_dir = std::move(web_dir)](const std::string& path, Reply& reply) {
-    // A fixed list: no path from the request ever reaches the filesystem.
-    std::string name = path == "/" ? "index.html" : path.substr(1);
-    if (name != "index.html" && name != "app.js" && name != "app.css") return false;
+    // Only names built into the binary are served: no path from a request
+    // ever reaches the filesystem unchecked, with or without web_dir.
+    const std::string name = path == "/" ? "index.html" : path.substr(1);
+    const std::string_view embedded = embedded_file("web/" + name);
+    if (embedded.empty()) return false;
     if (web_dir.empty()) {
-      reply.body = std::string(embedded_file(name));
+      reply.body = std::string(embedded);
     } else {
       std::ifstream in(web_dir / name, std::ios::binary);
       if (!in) return false;

@@ -9,8 +9,8 @@
 
 namespace dormant::server {
 
-// Serves "/", "/index.html", "/app.js" and "/app.css" from the embedded
-// copies, or from `web_dir` when it is not empty.
+// Serves "/" (index.html) and "/NAME" for every file of web/ built into the
+// binary, from the embedded copies, or from `web_dir` when it is not empty.
 std::function<bool(const std::string&, Reply&)> console_files(std::filesystem::path web_dir);
 
 }  // namespace dormant::server

@@ -390,6 +390,11 @@ class ConsoleTest(unittest.TestCase):
     # ------------------------------------------------------------ the flow
 
     def test_01_sign_in(self):
+        # Every module of the console (web/*.js, imported from main.js) is
+        # served, as JavaScript: a browser refuses a module of another type.
+        for path in sorted((SOURCE_DIR / "web").glob("*.js")):
+            with urllib.request.urlopen(f"{self.base_url}/{path.name}", timeout=10) as response:
+                self.assertTrue(response.headers.get("Content-Type", "").startswith("text/javascript"), path.name)
         d = self.driver
         d.get(self.base_url + "/")
         token = self.wait_for("the sign-in form", lambda: self.visible("signin-token"))

@@ -90,12 +90,22 @@ TEST_F(Api, EveryEndpointButTheOpenApiDocumentAndTheConsoleNeedsTheToken) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json_of(r)["openapi"].get<std::string>().substr(0, 2), "3.");
-  for (const char* page : {"/", "/index.html", "/app.js", "/app.css"}) {
-    auto p = anonymous->Get(page);
+  // The console's page and every script and style sheet it loads.
+  auto index = anonymous->Get("/");
+  ASSERT_TRUE(index);
+  ASSERT_EQ(index->status, 200);
+  EXPECT_EQ(anonymous->Get("/index.html")->body, index->body);
+  static const std::regex asset(R"re((?:src|href)="/?([a-z0-9_-]+\.(?:js|css))")re");
+  int assets = 0;
+  for (std::sregex_iterator it(index->body.begin(), index->body.end(), asset), end; it != end;
+       ++it, ++assets) {
+    const std::string page = "/" + (*it)[1].str();
+    auto p = anonymous->Get(page.c_str());
     ASSERT_TRUE(p);
     EXPECT_EQ(p->status, 200) << page;
     EXPECT_FALSE(p->body.empty()) << page;
   }
+  EXPECT_GE(assets, 2) << index->body;
   EXPECT_EQ(anonymous->Get("/etc/passwd")->status, 404);
   EXPECT_EQ(anonymous->Get("/../CMakeLists.txt")->status, 404);
   // The token file: mode 0600, and the same token after a restart.
@@ -209,9 +219,17 @@ TEST_F(Api, LibrariesGroupsSourcesAndHostsAreManagedLikeTheCli) {
     EXPECT_EQ(image["state"], "ok");
     EXPECT_TRUE(image["compliance"].is_null());
   }
+  auto health = json_of(get("/health"));
+  EXPECT_EQ(health["status"], "ok");
+  EXPECT_EQ(health["catalog"], catalog().string());
+  EXPECT_EQ(health["schema_version"], 6);
   auto group = post("/groups", {{"name", "web"}, {"match", "*web*"}});
   ASSERT_EQ(group->status, 201) << group->body;
   ASSERT_EQ(json_of(group)["members"].size(), 1u);
+  auto shown = json_of(get("/groups/web"));
+  ASSERT_EQ(shown["members"].size(), 1u) << shown.dump(2);
+  EXPECT_TRUE(shown["members"][0]["path"].get<std::string>().ends_with("web-1.raw"));
+  EXPECT_EQ(shown["members"][0]["explicit"], false);
   const auto db_id = [&] {
     for (const auto& i : images)
       if (i["path"].get<std::string>().ends_with("db-1.raw")) return i["id"].get<std::int64_t>();
@@ -247,6 +265,12 @@ TEST_F(Api, LibrariesGroupsSourcesAndHostsAreManagedLikeTheCli) {
   ASSERT_EQ(host->status, 201) << host->body;
   EXPECT_EQ(json_of(host)["max_vms"], 3);
   EXPECT_EQ(json_of(get("/hosts"))[0]["name"], "h1");
+  EXPECT_FALSE(json_of(get("/hosts"))[0].contains("status"));
+  // A probe answers for each host whether or not it is reachable here.
+  auto probed = json_of(get("/hosts?probe=1"));
+  ASSERT_TRUE(probed[0]["status"].is_object()) << probed.dump(2);
+  EXPECT_TRUE(probed[0]["status"]["reachable"].is_boolean());
+  EXPECT_EQ(probed[0]["status"]["host"]["name"], "h1");
   // Groups bound to sources cannot go; after the source, it can.
   expect_error(client_->Delete("/api/v1/groups/web"), 409, "debian");
   EXPECT_EQ(client_->Delete("/api/v1/sources/debian")->status, 204);
@@ -347,6 +371,30 @@ TEST_F(Api, AssessThenCreateRunAndWatchAJobThenReport) {
   EXPECT_EQ(client_->Delete("/api/v1/jobs/nightly")->status, 204);
   expect_error(get(fmt::format("/runs/{}", run_id)), 404, std::to_string(run_id));
   EXPECT_TRUE(fs::exists(a));
+}
+
+TEST_F(Api, CancelThroughTheApiStopsARunningJob) {
+  for (const char* name : {"a.raw", "b.raw", "c.raw"}) guest(name);
+  add_library_and_sources();
+  start_server();
+  ASSERT_EQ(post("/jobs", {{"name", "c"}, {"all", true}, {"max_concurrent", 1}})->status, 201);
+  auto started = json_of(post("/jobs/c/runs", {{"now", true}}));
+  ASSERT_TRUE(started["run"].is_object()) << started.dump(2);
+  const auto run_id = started["run"]["id"].get<std::int64_t>();
+  auto cancelled =
+      client_->Post(fmt::format("/api/v1/runs/{}/cancel", run_id).c_str(), "", "application/json");
+  ASSERT_TRUE(cancelled);
+  ASSERT_EQ(cancelled->status, 200) << cancelled->body;
+  auto view = json_of(cancelled);
+  EXPECT_EQ(view["run"]["state"], "cancelled") << view.dump(2);
+  EXPECT_GE(view["counts"].value("cancelled", 0), 1) << view.dump(2);
+  // The runner's operation ends (exit 1: the run did not finish done), and
+  // a second cancel is refused.
+  auto op = wait_operation(started["operation"]["id"]);
+  EXPECT_EQ(op["state"], "failed") << op.dump(2);
+  EXPECT_EQ(op["error"]["kind"], "outcome") << op.dump(2);
+  expect_error(post(fmt::format("/runs/{}/cancel", run_id), json::object()), 409, "already cancelled");
+  expect_no_work_left();
 }
 
 }  // namespace
