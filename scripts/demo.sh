@@ -91,6 +91,11 @@ if mirror=$("$root/tests/fixtures/debian-mirror.sh") && security=$("$root/tests/
   step job show apps
   step job history apps
   step rollback "$lib/app-server.raw" --list
+  # The report: a summary table here, and one self-contained HTML file.
+  step assess --all --cache-dir "$demo/cache" --offline
+  step report
+  step report --format html -o "$demo/compliance.html"
+  echo "demo: HTML report written to $demo/compliance.html"
 else
   echo "demo: no Debian mirror in this machine's apt sources (or no $keyring): assessment skipped" >&2
 fi
@@ -132,3 +137,4 @@ echo "  $dormant --catalog $catalog inspect $lib/db-primary.vmdk --json"
 echo "  $dormant --catalog $catalog identify        # again: nothing changed, nothing re-read"
 echo "  $dormant --catalog $catalog rollback $lib/app-server.raw   # the unpatched version back"
 echo "  $dormant --catalog $catalog job show apps --json   # the job's record, per image"
+echo "  $dormant --catalog $catalog serve          # REST API + web console on http://127.0.0.1:8080/"
