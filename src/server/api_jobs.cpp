@@ -62,9 +62,12 @@ std::vector<std::string> job_create_args(const Body& body, const std::string& na
   if (body.has("timeouts") && !body.raw("timeouts").is_null()) {
     const auto& t = body.raw("timeouts");
     if (!t.is_object()) bad_request("field \"timeouts\" must be an object: {\"item\": \"2h\", ...}");
-    for (const auto& [phase, value] : t.items()) {
+    for (const auto& entry : t.items()) {
+      // Not a structured binding: clang 14 cannot capture one in a lambda.
+      const std::string phase = entry.key();
+      const auto& value = entry.value();
       if (std::find_if(std::begin(kTimeoutPhases), std::end(kTimeoutPhases),
-                       [&](const char* p) { return phase == p; }) == std::end(kTimeoutPhases))
+                       [&phase](const char* p) { return phase == p; }) == std::end(kTimeoutPhases))
         bad_request(
             fmt::format("unknown time-out \"{}\" (copy, boot, update, shutdown, finalize, item)", phase));
       if (!value.is_string())
