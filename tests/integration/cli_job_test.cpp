@@ -142,9 +142,14 @@ TEST_F(CliJob, TwoJobsAtOnceEachKeepTheirOwnConcurrency) {
     ASSERT_EQ(cli({"group", "create", group, "--match", fmt::format("*/{}?.raw", group)}).exit_code, 0);
     ASSERT_EQ(create({fmt::format("job-{}", group), "--group", group, "--max-concurrent", "1"}).exit_code, 0);
   }
+  // The indexes are fetched once first and both runs use them --offline:
+  // two runners refreshing one cache at the same instant race (one's items
+  // can find a source's lists mid-rewrite, "never fetched"), a known bug
+  // this test is not about (issue 8 note).
+  ASSERT_EQ(cli({"assess", "--all", "--cache-dir", cache_arg()}).exit_code, 0);
   ProcessResult ra, rb;
-  std::thread a([&] { ra = run("job-a"); });
-  std::thread b([&] { rb = run("job-b"); });
+  std::thread a([&] { ra = run("job-a", {"--offline"}); });
+  std::thread b([&] { rb = run("job-b", {"--offline"}); });
   a.join();
   b.join();
   ASSERT_EQ(ra.exit_code, 0) << ra.err;
