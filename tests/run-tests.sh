@@ -137,7 +137,7 @@ if wanted sanitizers; then
   # The crash-injection shards (about 4 minutes of SIGKILLed runs and
   # resumes) run once, in the integration tier: under ASan they would add
   # minutes and test the same paths as the one ASan job test (CliJob).
-  asan_exclude='^integration\.(CliHost\.|JobCrash|Shards/JobCrashRandom)'
+  asan_exclude='^integration\.(CliHost\.|Api\.HostProbe|JobCrash|Shards/JobCrashRandom)'
   echo "sanitizers: not run under ASan (libvirt RPC; crash-injection shards; see tests/README.md): $asan_exclude"
   run_ctest sanitizers "$ASAN_BUILD" -L 'unit|integration' -LE slow -E "$asan_exclude"
 fi
