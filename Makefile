@@ -4,31 +4,54 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build build-asan build-fuzz test test-unit test-integration demo bench fixtures format tidy clean
+# The compiler cache (cmake/build_speed.cmake): one per machine under
+# /var/cache when it is writable, shared by every clone; paths under the
+# clone's root are rewritten so that two clones hit the same entries.
+export CCACHE_DIR ?= $(shell [ -w /var/cache ] && echo /var/cache/dormant-ccache || echo $${XDG_CACHE_HOME:-$$HOME/.cache}/ccache)
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
+export CCACHE_SLOPPINESS ?= pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_MAXSIZE ?= 10G
+
+# What each tree of `make test` builds: only what its tiers run
+# (tests/README.md, "Where each test runs").
+TEST_RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDORMANT_BENCH=OFF -DDORMANT_UNIT_TESTS=OFF -DDORMANT_SLOW_TESTS=ON
+ASAN_FLAGS = -DCMAKE_BUILD_TYPE=Debug -DDORMANT_SANITIZE=ON -DDORMANT_BENCH=OFF -DDORMANT_UNIT_TESTS=ON -DDORMANT_SLOW_TESTS=OFF
+FUZZ_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDORMANT_FUZZ=ON -DDORMANT_BENCH=OFF
+
+.PHONY: print-ccache-dir all deps build build-tests build-asan build-fuzz test demo bench fixtures format tidy clean
 
 all: build
 
 deps:
 	bash scripts/install-deps.sh
 
+# Everything, benchmarks and unit tests included (a developer's tree).
 build: deps
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	bash scripts/configure.sh $(BUILD) $(CMAKE_FLAGS) -DDORMANT_BENCH=ON -DDORMANT_UNIT_TESTS=ON -DDORMANT_SLOW_TESTS=ON
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The release tree as `make test` uses it: the CLI, the integration and slow
+# test programs (for what ASan cannot run), no benchmarks, no unit tests.
+build-tests: deps
+	bash scripts/configure.sh $(BUILD) $(TEST_RELEASE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDORMANT_SANITIZE=ON -DDORMANT_BENCH=OFF
+	bash scripts/configure.sh build-asan $(ASAN_FLAGS)
 	cmake --build build-asan -j $(JOBS)
 
+# Only the fuzz targets and the libraries they link.
 build-fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDORMANT_FUZZ=ON -DDORMANT_BENCH=OFF
-	cmake --build build-fuzz -j $(JOBS)
+	CC=clang CXX=clang++ bash scripts/configure.sh build-fuzz $(FUZZ_FLAGS)
+	cmake --build build-fuzz -j $(JOBS) --target dormant_fuzzers
 
 fixtures: deps
 	bash tests/fixtures/make-images.sh
 
-# All tiers: unit, integration (release and ASan+UBSan), bounded fuzzing,
-# slow end-to-end. See tests/README.md.
-test: build build-asan build-fuzz fixtures
+# All tiers (tests/README.md): unit and integration once under ASan+UBSan,
+# what ASan cannot run once in release, bounded fuzzing, slow end-to-end.
+test: build-tests build-asan build-fuzz fixtures
 	BUILD=$(BUILD) bash tests/run-tests.sh
 
 demo: build
@@ -45,3 +68,7 @@ tidy: build
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# For .ci/run's closing table.
+print-ccache-dir:
+	@echo $(CCACHE_DIR)

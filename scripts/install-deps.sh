@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  ninja-build ccache mold  # a compiler cache that hits across clones, and a faster linker (CI's budget)
   # libraries (see docs/architecture.md for what each is for)
   libnbd-dev libext2fs-dev libguestfs-dev libsqlite3-dev nlohmann-json3-dev zlib1g-dev
   libcli11-dev libfmt-dev libspdlog-dev libvirt-dev libsqlitecpp-dev libxml2-dev
@@ -22,6 +23,8 @@ packages=(
   shellcheck  # the guest's offline-update script is checked by the tests
   # test fixtures: real Debian content and layouts
   debootstrap lvm2 xfsprogs btrfs-progs sqlite3 python3 linux-image-amd64 dosfstools strace python3-jsonschema
+  libxml2-utils  # xmllint and virt-xml-validate's schema checks in the tests
+  util-linux procps lsof  # flock (fixture cache lock), pgrep/ps, lsof in the descriptor checks
   # web console tests: headless Chromium driven by chromedriver through selenium
   chromium chromium-driver python3-selenium
   # benchmarks
@@ -45,5 +48,13 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Another apt or dpkg (unattended-upgrades, a second make) may hold the lock:
+# wait for it rather than fail. A mirror caught mid-sync fails an update
+# once in a while: retry once before giving up.
+apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+if ! $SUDO apt-get "${apt_opts[@]}" update -q; then
+  echo "install-deps: apt-get update failed, retrying once in 10 s" >&2
+  sleep 10
+  $SUDO apt-get "${apt_opts[@]}" update -q
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}"

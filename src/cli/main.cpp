@@ -9,10 +9,7 @@
 #include "dormant/assess/worker.hpp"
 #include "dormant/core/error.hpp"
 #include "dormant/core/paths.hpp"
-
-#ifndef DORMANT_VERSION
-#define DORMANT_VERSION "unknown"
-#endif
+#include "version.hpp"
 
 namespace {
 

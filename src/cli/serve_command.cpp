@@ -4,10 +4,7 @@
 
 #include "command.hpp"
 #include "dormant/server/server.hpp"
-
-#ifndef DORMANT_VERSION
-#define DORMANT_VERSION "unknown"
-#endif
+#include "version.hpp"
 
 namespace dormant::cli {
 namespace {

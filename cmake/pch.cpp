@@ -1,0 +1,1 @@
+// The translation unit that carries the precompiled header (cmake/build_speed.cmake).
