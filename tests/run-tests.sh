@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Runs every test tier in order and prints one summary line
-# "N passed, M failed" (ctest test counts + fuzz runs + shell checks).
+# Runs every test tier in order and prints one closing line
+# "N passed, M failed, K skipped", counted from each GoogleTest suite's own
+# results (tests/support/gtest_results.py), plus fuzz runs and shell checks.
 #
-#   0 fixtures    build or reuse the fixture images; check the cache is reused
-#   1 unit        ctest -L unit                      in $BUILD
-#   2 integration ctest -L integration -LE slow      in $BUILD, DORMANT_FIXTURES set
-#   3 sanitizers  tiers 1 and 2 again                in $ASAN_BUILD (ASan+UBSan)
-#   4 fuzz        each $FUZZ_BUILD/tests/*_fuzz for FUZZ_SECONDS, seeded from the fixtures
-#   5 slow        ctest -L slow (libguestfs, libvirt)  in $BUILD; DORMANT_SKIP_SLOW=1 skips it
+# Every test runs once, in the strictest build that can run it
+# (tests/README.md, "Where each test runs"):
+#   fixtures     build or reuse the fixture images; check the cache is reused
+#   unit         ctest -L unit                    in $ASAN_BUILD (ASan+UBSan)
+#   integration  ctest -L integration -LE release in $ASAN_BUILD (ASan+UBSan), DORMANT_FIXTURES set
+#   release      ctest -L release -LE slow        in $BUILD: what ASan cannot run (libvirt RPC, crash shards)
+#   fuzz         each $FUZZ_BUILD/tests/*_fuzz for FUZZ_SECONDS, $JOBS at a time, seeded from the fixtures
+#   slow         ctest -L slow                    in $BUILD (libvirt guests, libguestfs, load, browser)
 #
+# ctest runs one process per suite (cmake/gtest_suites.cmake), so a suite's
+# set-up runs once. A skip counts as skipped only for a reason listed in
+# tests/skip-allowlist.txt; any other skip, and a failed set-up, is a failure.
 # Fails fast: the first failing tier ends the run. Select tiers with
-# DORMANT_TIERS="unit integration" (names as above). See tests/README.md.
+# DORMANT_TIERS="unit integration" (names as above). When DORMANT_PHASES_FILE
+# is set, each tier appends "name<TAB>seconds<TAB>note" to it (.ci/run's table).
 set -uo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,22 +26,38 @@ ASAN_BUILD=${ASAN_BUILD:-$root/build-asan}
 FUZZ_BUILD=${FUZZ_BUILD:-$root/build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 JOBS=${JOBS:-2}
-TIERS=${DORMANT_TIERS:-fixtures unit integration sanitizers fuzz slow}
+TIERS=${DORMANT_TIERS:-fixtures unit integration release fuzz slow}
 absolute() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
 BUILD=$(absolute "$BUILD")
 ASAN_BUILD=$(absolute "$ASAN_BUILD")
 FUZZ_BUILD=$(absolute "$FUZZ_BUILD")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 passed=0
 failed=0
 skipped=0
 summary=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/dormant-run-tests.XXXXXX")
+times="$work/times.tsv"
+: >"$times"
 trap 'rm -rf "$work"' EXIT
 
 wanted() { [[ " $TIERS " == *" $1 "* ]]; }
 
+slowest() {
+  [ -s "$times" ] || return 0
+  echo
+  echo "==== the 15 slowest suites (wall seconds, set-up included)"
+  awk -F'\t' '$2 == "suite"' "$times" | sort -t"$(printf '\t')" -k1,1 -rn | head -15 |
+    awk -F'\t' '{printf "  %7.1f s  %-12s %s\n", $1, $3, $4}'
+  echo "==== the 15 slowest tests"
+  awk -F'\t' '$2 == "test"' "$times" | sort -t"$(printf '\t')" -k1,1 -rn | head -15 |
+    awk -F'\t' '{printf "  %7.1f s  %-12s %s\n", $1, $3, $4}'
+}
+
 finish() {
+  slowest
   echo
   echo "==== summary"
   local line
@@ -44,14 +67,18 @@ finish() {
   exit $?
 }
 
-# tier_end NAME PASSED FAILED START [note]
+# tier_end NAME PASSED FAILED START [SKIPPED]
 tier_end() {
-  local name=$1 p=$2 f=$3 start=$4 note=${5:-}
+  local name=$1 p=$2 f=$3 start=$4 s=${5:-0}
+  local seconds=$(( $(date +%s) - start ))
   passed=$((passed + p))
   failed=$((failed + f))
+  skipped=$((skipped + s))
   local line
-  line=$(printf '%-12s %4d passed, %d failed, %4d s%s' "$name" "$p" "$f" $(( $(date +%s) - start )) "${note:+  ($note)}")
+  line=$(printf '%-12s %4d passed, %d failed, %d skipped, %4d s' "$name" "$p" "$f" "$s" "$seconds")
   summary+=("$line")
+  [ -n "${DORMANT_PHASES_FILE:-}" ] && printf 'tier %s\t%d\t%d passed, %d failed, %d skipped\n' \
+    "$name" "$seconds" "$p" "$f" "$s" >>"$DORMANT_PHASES_FILE"
   echo "<== $line"
   if [ "$f" -ne 0 ]; then
     echo "!!! tier $name failed: stopping here (fail fast)"
@@ -59,38 +86,42 @@ tier_end() {
   fi
 }
 
-# run_ctest NAME DIR ctest-args...: runs ctest, counts its results.
+# run_ctest NAME DIR ctest-args...: runs ctest in DIR, then counts what each
+# suite reported (gtest_results.py), not only ctest's verdict.
 run_ctest() {
   local name=$1 dir=$2; shift 2
-  local start log total nfail
+  local start log junit counts
   start=$(date +%s)
   log="$work/$name.log"
+  junit="$work/$name.junit.xml"
   if [ ! -f "$dir/CTestTestfile.cmake" ]; then
-    echo "!!! $dir is not a configured build directory: run 'make build' (or 'make build-asan')"
-    tier_end "$name" 0 1 "$start" "no build"
+    echo "!!! $dir is not a configured build directory: run 'make test' (or 'make build-tests' / 'make build-asan')"
+    tier_end "$name" 0 1 "$start"
   fi
-  (cd "$dir" && ctest --output-on-failure --timeout 600 -j "$JOBS" "$@") 2>&1 | tee "$log"
-  if grep -q 'No tests were found' "$log"; then
-    echo "!!! $name: ctest found no tests in $dir ($*): a tier that tests nothing is a failure"
-    tier_end "$name" 0 1 "$start" "no tests"
+  rm -rf "$dir/test-results"
+  mkdir -p "$dir/test-results"
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS" --output-junit "$junit" "$@") 2>&1 | tee "$log"
+  if grep -q 'No tests were found' "$log" || [ ! -s "$junit" ]; then
+    echo "!!! $name: ctest ran no test in $dir ($*): a tier that tests nothing is a failure"
+    tier_end "$name" 0 1 "$start"
   fi
-  total=$(sed -nE 's/.* tests? failed out of ([0-9]+).*/\1/p' "$log" | tail -1)
-  nfail=$(sed -nE 's/.* ([0-9]+) tests? failed out of [0-9]+.*/\1/p' "$log" | tail -1)
-  if [ -z "$total" ] || [ -z "$nfail" ]; then
-    echo "!!! $name: could not read ctest's result line"
-    tier_end "$name" 0 1 "$start" "ctest did not finish"
+  python3 "$root/tests/support/gtest_results.py" "$name" "$junit" "$dir/test-results" \
+    "$root/tests/skip-allowlist.txt" "$times" >"$work/$name.counts" 2>&1
+  grep -E '^(FAILED|SKIPPED) ' "$work/$name.counts" | sed 's/^/  /'
+  counts=$(tail -1 "$work/$name.counts")
+  if ! [[ $counts =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
+    cat "$work/$name.counts"
+    echo "!!! $name: could not count the results"
+    tier_end "$name" 0 1 "$start"
   fi
-  # GTEST_SKIP'd tests are reported by ctest as Skipped (SKIP_REGULAR_EXPRESSION
-  # in tests/CMakeLists.txt) and counted apart, never as passed.
-  nskip=$(grep -c '\*\*\*Skipped' "$log" || true)
-  skipped=$((skipped + nskip))
-  tier_end "$name" $((total - nfail - nskip)) "$nfail" "$start" "$( [ "$nskip" -gt 0 ] && echo "$nskip skipped")"
+  read -r p f s <<<"$counts"
+  tier_end "$name" "$p" "$f" "$start" "$s"
 }
 
 header() { echo; echo "==> [$1] $2"; }
 
-# ---------------------------------------------------------------- 0 fixtures
-if wanted fixtures || wanted integration || wanted sanitizers || wanted fuzz; then
+# ---------------------------------------------------------------- fixtures
+if wanted fixtures || wanted integration || wanted release || wanted fuzz || wanted slow; then
   header 0 "fixtures: tests/fixtures/make-images.sh"
   start=$(date +%s)
   p=0 f=0
@@ -113,72 +144,80 @@ if wanted fixtures || wanted integration || wanted sanitizers || wanted fuzz; th
   tier_end fixtures "$p" "$f" "$start"
 fi
 
-# ---------------------------------------------------------------- 1 unit
+# ---------------------------------------------------------------- unit
 if wanted unit; then
-  header 1 "unit: ctest -L unit in $BUILD"
-  run_ctest unit "$BUILD" -L unit
+  header 1 "unit: ctest -L unit in $ASAN_BUILD (ASan+UBSan)"
+  run_ctest unit "$ASAN_BUILD" -L unit
 fi
 
-# ---------------------------------------------------------------- 2 integration
+# ---------------------------------------------------------------- integration
 if wanted integration; then
-  header 2 "integration: ctest -L integration -LE slow in $BUILD (DORMANT_FIXTURES=$DORMANT_FIXTURES)"
-  run_ctest integration "$BUILD" -L integration -LE slow
+  header 2 "integration: ctest -L integration -LE release in $ASAN_BUILD (ASan+UBSan; DORMANT_FIXTURES=$DORMANT_FIXTURES)"
+  run_ctest integration "$ASAN_BUILD" -L integration -LE release
 fi
 
-# ---------------------------------------------------------------- 3 sanitizers
-if wanted sanitizers; then
-  header 3 "sanitizers: unit + integration in $ASAN_BUILD (ASan+UBSan)"
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
-  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-  # Tests that talk to a libvirt daemon over its RPC are not run here: on
-  # Debian 12 (glibc 2.36, no sunrpc) ASan's xdr_* interceptors find no real
-  # function and libvirt's RPC client jumps to address 0 inside them
-  # (llvm/llvm-project#81470). They run in the integration tier above.
-  # The crash-injection shards (about 4 minutes of SIGKILLed runs and
-  # resumes) run once, in the integration tier: under ASan they would add
-  # minutes and test the same paths as the one ASan job test (CliJob).
-  asan_exclude='^integration\.(CliHost\.|Api\.HostProbe|JobCrash|Shards/JobCrashRandom)'
-  echo "sanitizers: not run under ASan (libvirt RPC; crash-injection shards; see tests/README.md): $asan_exclude"
-  run_ctest sanitizers "$ASAN_BUILD" -L 'unit|integration' -LE slow -E "$asan_exclude"
+# ---------------------------------------------------------------- release
+if wanted release; then
+  header 3 "release: ctest -L release -LE slow in $BUILD (what ASan cannot run: tests/README.md)"
+  run_ctest release "$BUILD" -L release -LE slow
 fi
 
-# ---------------------------------------------------------------- 4 fuzz
+# ---------------------------------------------------------------- fuzz
 # Seeds come from the fixtures at run time (real guest files and real disk
 # heads), plus any text seeds committed under tests/fuzz/corpus/<name>/.
+# Every seed step must work: a fuzzer started on an empty or partial corpus
+# would pass while testing less, so a failed copy or dd fails the fuzzer.
 seed_corpus() {
   local name=$1 dir=$2 fx=$DORMANT_FIXTURES
-  mkdir -p "$dir"
-  if [ -d "$root/tests/fuzz/corpus/$name" ]; then cp -r "$root/tests/fuzz/corpus/$name/." "$dir/"; fi
+  mkdir -p "$dir" || return 1
+  if [ -d "$root/tests/fuzz/corpus/$name" ]; then cp -r "$root/tests/fuzz/corpus/$name/." "$dir/" || return 1; fi
   case $name in
     *dpkg*)
-      cp "$fx/trees/slim/var/lib/dpkg/status" "$dir/slim-status"
-      cp "$fx/trees/multifs/var/lib/dpkg/status" "$dir/multifs-status"
-      head -c 20000 "$fx/trees/slim/var/lib/dpkg/status" > "$dir/status-head" ;;
+      cp "$fx/trees/slim/var/lib/dpkg/status" "$dir/slim-status" &&
+      cp "$fx/trees/multifs/var/lib/dpkg/status" "$dir/multifs-status" &&
+      head -c 20000 "$fx/trees/slim/var/lib/dpkg/status" > "$dir/status-head" || return 1 ;;
     *os_release*)
-      cp "$fx/trees/slim/usr/lib/os-release" "$dir/os-release"
-      cp "$fx/trees/os-release-escape/usr/lib/os-release" "$dir/os-release-marker" ;;
+      cp "$fx/trees/slim/usr/lib/os-release" "$dir/os-release" &&
+      cp "$fx/trees/os-release-escape/usr/lib/os-release" "$dir/os-release-marker" || return 1 ;;
     *fstab*)
-      cp "$fx/trees/multifs/etc/fstab" "$dir/multifs-fstab"
-      cp "$fx/trees/slim/etc/fstab" "$dir/debootstrap-fstab" ;;
+      cp "$fx/trees/multifs/etc/fstab" "$dir/multifs-fstab" &&
+      cp "$fx/trees/slim/etc/fstab" "$dir/debootstrap-fstab" || return 1 ;;
     *partition*)
       # The first 64 KiB of each disk layout, as raw bytes (primary tables).
-      local img base
+      local img base format
       for img in mbr-ext4.qcow2 mbr-logical-ext4.vmdk gpt-vfat-ext4.vhdx gpt4k-ext4.vpc gpt-multifs.qcow2 \
                  mbr-ext3.raw hostile/gpt-bad-crc.raw hostile/no-linux-root.qcow2; do
         base=$(basename "$img")
-        qemu-img dd -f "$(python3 -c 'import json,sys; print(next(e["format"] for e in json.load(open(sys.argv[1]))["images"] if e["file"]==sys.argv[2]))' "$fx/manifest.json" "$img")" \
-          -O raw bs=65536 count=1 if="$fx/$img" of="$dir/$base.head" 2>/dev/null || true
+        format=$(python3 -c 'import json,sys; print(next(e["format"] for e in json.load(open(sys.argv[1]))["images"] if e["file"]==sys.argv[2]))' "$fx/manifest.json" "$img") || return 1
+        qemu-img dd -f "$format" -O raw bs=65536 count=1 if="$fx/$img" of="$dir/$base.head" || return 1
+        [ -s "$dir/$base.head" ] || { echo "seed: $dir/$base.head is empty" >&2; return 1; }
       done ;;
     *format*)
       local img
       for img in "$fx"/*.* "$fx"/hostile/*.*; do
-        [ -f "$img" ] && head -c 4096 "$img" > "$dir/$(basename "$img").head"
+        if [ -f "$img" ]; then head -c 4096 "$img" > "$dir/$(basename "$img").head" || return 1; fi
       done ;;
   esac
+  [ -n "$(ls -A "$dir")" ] || { echo "seed: no seed for $name" >&2; return 1; }
+}
+
+# fuzz_one BIN: seeds and runs one fuzzer; its verdict is the exit status,
+# its report $work/NAME.log.
+fuzz_one() {
+  local bin=$1 name corpus
+  name=$(basename "$bin")
+  corpus="$work/corpus/$name"
+  if ! seed_corpus "$name" "$corpus" >"$work/$name.log" 2>&1; then
+    echo "!!! $name: seeding its corpus failed" >>"$work/$name.log"
+    return 1
+  fi
+  echo "--- $name ($(ls "$corpus" | wc -l) seeds)" >>"$work/$name.log"
+  "$bin" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+    -artifact_prefix="$work/artifacts/$name-" "$corpus" >>"$work/$name.log" 2>&1
 }
 
 if wanted fuzz; then
-  header 4 "fuzz: $FUZZ_BUILD/tests/*_fuzz, $FUZZ_SECONDS s each"
+  header 4 "fuzz: $FUZZ_BUILD/tests/*_fuzz, $FUZZ_SECONDS s each, $JOBS at a time"
   start=$(date +%s)
   p=0 f=0
   shopt -s nullglob
@@ -188,28 +227,32 @@ if wanted fuzz; then
     echo "!!! fuzz: no fuzz binaries in $FUZZ_BUILD/tests: run 'make build-fuzz'"
     f=1
   fi
-  for bin in "${fuzzers[@]}"; do
-    name=$(basename "$bin")
-    corpus="$work/corpus/$name"
-    seed_corpus "$name" "$corpus"
-    mkdir -p "$work/artifacts"
-    echo "--- $name ($(ls "$corpus" | wc -l) seeds)"
-    if "$bin" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
-         -artifact_prefix="$work/artifacts/$name-" "$corpus" > "$work/$name.log" 2>&1; then
-      p=$((p + 1))
-      grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' "$work/$name.log" | tail -2 | sed 's/^/    /'
-    else
-      f=$((f + 1))
-      tail -40 "$work/$name.log"
-      mkdir -p "$root/build-fuzz-artifacts"
-      cp "$work/artifacts/$name-"* "$root/build-fuzz-artifacts/" 2>/dev/null || true
-      echo "!!! $name failed; reproducer(s) kept in $root/build-fuzz-artifacts/"
-    fi
+  mkdir -p "$work/artifacts"
+  declare -A fuzz_pid=()
+  for ((i = 0; i < ${#fuzzers[@]}; i += JOBS)); do
+    for bin in "${fuzzers[@]:i:JOBS}"; do
+      fuzz_one "$bin" &
+      fuzz_pid[$bin]=$!
+    done
+    for bin in "${fuzzers[@]:i:JOBS}"; do
+      name=$(basename "$bin")
+      if wait "${fuzz_pid[$bin]}"; then
+        p=$((p + 1))
+        grep -E '^--- ' "$work/$name.log"
+        grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' "$work/$name.log" | tail -2 | sed 's/^/    /'
+      else
+        f=$((f + 1))
+        tail -40 "$work/$name.log"
+        mkdir -p "$root/build-fuzz-artifacts"
+        cp "$work/artifacts/$name-"* "$root/build-fuzz-artifacts/" 2>/dev/null || true
+        echo "!!! $name failed; reproducer(s), if any, kept in $root/build-fuzz-artifacts/"
+      fi
+    done
   done
   tier_end fuzz "$p" "$f" "$start"
 fi
 
-# ---------------------------------------------------------------- 5 slow
+# ---------------------------------------------------------------- slow
 if wanted slow; then
   if [ "${DORMANT_SKIP_SLOW:-0}" = 1 ]; then
     echo
@@ -219,7 +262,7 @@ if wanted slow; then
     echo "###################################################################"
     summary+=("slow         SKIPPED (DORMANT_SKIP_SLOW=1)")
   else
-    header 5 "slow: ctest -L slow in $BUILD (libguestfs appliance, libvirt; minutes)"
+    header 5 "slow: ctest -L slow in $BUILD (libvirt guests, libguestfs appliance, load, browser; minutes)"
     run_ctest slow "$BUILD" -L slow
   fi
 fi

@@ -16,6 +16,8 @@
 
 extern char** environ;
 
+#include "support/test_support.hpp"
+
 namespace dormant::testing {
 
 namespace fs = std::filesystem;
@@ -44,8 +46,7 @@ bool wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
 }  // namespace
 
 fs::path http_server_script() {
-  // CMake compiles with absolute source paths: tests/support/<this file>.
-  return fs::path(__FILE__).parent_path() / "http_server.py";
+  return source_dir() / "tests/support/http_server.py";
 }
 
 LoopbackHttpServer::LoopbackHttpServer(const fs::path& root, LoopbackHttpOptions options) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace dormant::testing {
@@ -118,10 +119,62 @@ void sfdisk(const fs::path& target, const std::string& script) {
   ASSERT_EQ(::pclose(pipe), 0) << "sfdisk refused: " << script;
 }
 
-fs::path source_dir() {
-  // CMake compiles with absolute source paths: tests/support/<this file>.
-  return fs::path(__FILE__).parent_path().parent_path().parent_path();
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+  return true;
 }
+
+namespace {
+
+// CMakeCache.txt's value for KEY (KEY:TYPE=value), or "".
+std::string cmake_cache_value(const fs::path& build, const std::string& key) {
+  std::ifstream cache(build / "CMakeCache.txt");
+  std::string line;
+  while (std::getline(cache, line)) {
+    if (line.rfind(key + ":", 0) != 0) continue;
+    const auto equals = line.find('=');
+    if (equals != std::string::npos) return line.substr(equals + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+fs::path build_root() {
+  // The running test program lives somewhere under its build tree; the
+  // first ancestor holding CMakeCache.txt is that tree. Found at run time so
+  // that no compile command holds an absolute path (the compiler cache then
+  // hits across clones: cmake/build_speed.cmake).
+  static const fs::path root = [] {
+    for (fs::path dir = fs::read_symlink("/proc/self/exe").parent_path(); !dir.empty();
+         dir = dir.parent_path()) {
+      if (fs::exists(dir / "CMakeCache.txt")) return dir;
+      if (dir == dir.root_path()) break;
+    }
+    throw std::runtime_error("no CMakeCache.txt above " + fs::read_symlink("/proc/self/exe").string() +
+                             ": run the tests from their build tree");
+  }();
+  return root;
+}
+
+fs::path source_dir() {
+  static const fs::path dir = [] {
+    const std::string value = cmake_cache_value(build_root(), "CMAKE_HOME_DIRECTORY");
+    if (value.empty())
+      throw std::runtime_error(build_root().string() + "/CMakeCache.txt names no source tree");
+    return fs::path(value);
+  }();
+  return dir;
+}
+
+std::string cli_path() { return (build_root() / "src/cli/dormant").string(); }
+
+std::string resolve_worker_path() { return (build_root() / "tests/dormant_test_resolve_worker").string(); }
 
 int spawn_in_session(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   std::vector<std::string> args = argv, vars = env;

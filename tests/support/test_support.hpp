@@ -3,8 +3,10 @@
 // files, and where the cached debootstrap rootfs is.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -66,8 +68,32 @@ void make_rootfs_guest(const std::filesystem::path& dir, const std::string& host
 // stdin); a fatal gtest failure when sfdisk refuses.
 void sfdisk(const std::filesystem::path& target, const std::string& script);
 
-// The repository's source directory (for docs/*.schema.json).
+// Polls `condition` every `every` until it holds (true) or `timeout` passes
+// (false): the way to wait for a process to end or a file to appear, never a
+// fixed sleep.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every = std::chrono::milliseconds(20));
+
+// Timing bounds (a run takes under N seconds) hold in the release build
+// only: ASan and UBSan slow the code by a factor that depends on the
+// machine. Tests that assert a duration check this first.
+constexpr bool kSanitized =
+#if defined(__SANITIZE_ADDRESS__)
+    true;
+#else
+    false;
+#endif
+
+// The build tree the running test program belongs to (the first ancestor of
+// /proc/self/exe holding CMakeCache.txt), and the source tree it was
+// configured from (its CMAKE_HOME_DIRECTORY): found at run time, never
+// compiled in, so that compile commands hold no absolute path.
+std::filesystem::path build_root();
 std::filesystem::path source_dir();
+
+// The built dormant CLI and the test resolver worker of that build tree.
+std::string cli_path();
+std::string resolve_worker_path();
 
 // Starts argv[0] (a path) in a session of its own, so that it and its
 // children can be SIGKILLed together (kill(-pid)), with `env` ("NAME=value")
