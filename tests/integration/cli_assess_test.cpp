@@ -379,7 +379,7 @@ TEST_F(CliAssess, AKilledRunLeavesNothingHalfWrittenAndTheNextRunCleansUp) {
   add_sources(server.url(), repos->updating);
   const fs::path cache = dir_.path() / "cache";
   for (int delay_ms : {20, 80, 200, 400, 700, 1000}) {
-    const std::vector<std::string> args{DORMANT_CLI_PATH, "--catalog",   catalog().string(),
+    const std::vector<std::string> args{dormant::testing::cli_path(), "--catalog",   catalog().string(),
                                         "assess",         "--all",       "--no-identify",
                                         "--cache-dir",    cache.string()};
     std::vector<char*> argv;

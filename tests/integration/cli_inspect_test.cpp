@@ -110,7 +110,7 @@ Trace trace_cli(const std::vector<std::string>& args, const TempDir& dir) {
   if (const char* current = std::getenv("ASAN_OPTIONS")) asan += std::string(current) + ":";
   asan += "detect_leaks=0";
   std::vector<std::string> argv{"env",  asan, "strace", "-f", "-qq", "-e", "trace=execve,open,openat,openat2",
-                                "-o", log.string(), DORMANT_CLI_PATH};
+                                "-o", log.string(), dormant::testing::cli_path()};
   argv.insert(argv.end(), args.begin(), args.end());
   ProcessOptions options;
   options.timeout = std::chrono::seconds(120);

@@ -2,9 +2,11 @@
 // real signed repository: definitions and their errors, rate control checked
 // from the record (job_events), per-image logs, cancel, SIGTERM and resume,
 // and the daemon's schedule under a fixed clock.
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -260,6 +262,15 @@ TEST_F(CliJob, SigtermLeavesTheRunResumableAndResumeFinishesIt) {
   expect_no_work_left();
 }
 
+// "YYYY-MM-DD" of the UTC day `days` after today. The daemon counts fire
+// times from a job's creation (now), so the instants it is asked about
+// (--at) must come after today, whatever day the suite runs.
+std::string utc_day_from_today(int days) {
+  const auto day =
+      std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) + std::chrono::days(days);
+  return fmt::format("{:%Y-%m-%d}", std::chrono::sys_days(day));
+}
+
 TEST_F(CliJob, TheDaemonStartsDueSchedulesInsideTheirWindowOnly) {
   const auto image = guest("a.raw");
   const auto sha = sha_of(image);
@@ -271,27 +282,26 @@ TEST_F(CliJob, TheDaemonStartsDueSchedulesInsideTheirWindowOnly) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r;
   };
+  const std::string day1 = utc_day_from_today(1), day4 = utc_day_from_today(4);
   // 21:59: noon's 12:00 fire time is outside its window: skipped (logged);
   // night's first fire time has not come.
-  auto r = daemon("2026-11-30T21:59");
-  EXPECT_NE(r.err.find("job noon: fire time 2026-11-30T12:00:00Z is outside its window"), std::string::npos)
+  auto r = daemon(day1 + "T21:59");
+  EXPECT_NE(r.err.find("job noon: fire time " + day1 + "T12:00:00Z is outside its window"), std::string::npos)
       << r.err;
   EXPECT_EQ(sqlite_query(catalog(), "SELECT count(*) FROM job_runs"), "0");
   // 22:05: night's 22:00 is due and inside its window.
-  daemon("2026-11-30T22:05");
+  daemon(day1 + "T22:05");
   EXPECT_EQ(sqlite_query(catalog(), "SELECT job_name || ':' || run_trigger || ':' || state FROM job_runs"),
             "night:schedule:done");
-  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"),
-            "2026-11-30T22:00:00Z");
+  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"), day1 + "T22:00:00Z");
   EXPECT_NE(sha_of(image), sha);
   // Same night again: already fired.
-  daemon("2026-11-30T23:00");
+  daemon(day1 + "T23:00");
   EXPECT_EQ(sqlite_query(catalog(), "SELECT count(*) FROM job_runs"), "1");
   // Three nights later: the missed fire times coalesce into one run.
-  daemon("2026-12-03T22:30");
+  daemon(day4 + "T22:30");
   EXPECT_EQ(sqlite_query(catalog(), "SELECT count(*) FROM job_runs WHERE job_name = 'night'"), "2");
-  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"),
-            "2026-12-03T22:00:00Z");
+  EXPECT_EQ(sqlite_query(catalog(), "SELECT last_fire FROM jobs WHERE name = 'night'"), day4 + "T22:00:00Z");
 }
 
 }  // namespace

@@ -462,10 +462,14 @@ TEST_P(CliPatchKilled, LeavesTheImageWholeAndTheNextRunCleansUp) {
   } else {
     EXPECT_EQ(sha_of(image), before);
   }
-  // No qemu-nbd or qemu-storage-daemon of the run outlives it.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto ps = run_process({"pgrep", "-af", library_.string()});
-  EXPECT_EQ(ps.out, "") << "processes left: " << ps.out;
+  // No qemu-nbd or qemu-storage-daemon of the run outlives it (they end on
+  // their own once the killed run's sockets close).
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return run_process({"pgrep", "-af", library_.string()}).out.empty();
+      },
+      std::chrono::seconds(10)))
+      << "processes left: " << run_process({"pgrep", "-af", library_.string()}).out;
 
   ASSERT_EQ(patch({image.string(), "--dry-run", "--offline"}).exit_code, 0);
   expect_no_work_left();

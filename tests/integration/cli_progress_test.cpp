@@ -31,7 +31,7 @@ class CliProgress : public ::testing::Test {
   }
 
   std::vector<std::string> argv(std::vector<std::string> args) const {
-    args.insert(args.begin(), {DORMANT_CLI_PATH, "--catalog", (dir_.path() / "catalog.db").string()});
+    args.insert(args.begin(), {dormant::testing::cli_path(), "--catalog", (dir_.path() / "catalog.db").string()});
     return args;
   }
   ProcessResult cli(std::vector<std::string> args) const {

@@ -77,7 +77,7 @@ class CliReport : public ::testing::Test {
     assessed = nullptr;
   }
   void SetUp() override {
-    if (assessed == nullptr || !assessed->ready) GTEST_SKIP() << "the suite's setup failed";
+    ASSERT_TRUE(assessed != nullptr && assessed->ready) << "the suite's set-up failed (see its first test's log)";
   }
 };
 

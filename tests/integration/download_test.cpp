@@ -32,7 +32,7 @@ using assess::DownloadedPackage;
 using assess::PackageRef;
 using ::testing::HasSubstr;
 
-const fs::path kWorker = DORMANT_TEST_RESOLVE_WORKER;
+const fs::path kWorker = dormant::testing::resolve_worker_path();
 const std::vector<std::string> kArchs{"amd64", "i386"};
 
 // The value of `field` in the stanza of name/version/arch in a Packages file.

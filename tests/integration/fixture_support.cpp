@@ -186,7 +186,7 @@ std::string describe_package_diff(const std::vector<ExpectedPackage>& expected,
 }
 
 ProcessResult run_cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv{DORMANT_CLI_PATH};
+  std::vector<std::string> argv{dormant::testing::cli_path()};
   argv.insert(argv.end(), args.begin(), args.end());
   ProcessOptions options;
   options.timeout = timeout;

@@ -106,7 +106,7 @@ class OverlayTest : public ::testing::Test {
     try {
       manifest();
     } catch (const std::exception& e) {
-      GTEST_SKIP() << e.what();
+      FAIL() << "fixture manifest: " << e.what();
     }
     // The FUSE exports go to temp dirs under TMPDIR: point it into this
     // test's dir so that leftover mounts can be found.

@@ -30,7 +30,7 @@ using assess::ResolveOptions;
 using assess::Universe;
 using Action = PackageChange::Action;
 
-const fs::path kWorker = DORMANT_TEST_RESOLVE_WORKER;
+const fs::path kWorker = dormant::testing::resolve_worker_path();
 
 struct PlanRepo {
   fs::path root;                 // the apt root (apt.conf, state/lists)

@@ -121,7 +121,7 @@ TEST(ResolverRootfs, StatusVariantsMatchAptGet) {
   ASSERT_TRUE(resolver_repo().error.empty()) << resolver_repo().error;
   const fs::path status_file = fixture_rootfs() / "var/lib/dpkg/status";
   if (!fs::exists(status_file))
-    GTEST_SKIP() << "no fixture rootfs (tests/fixtures/make-rootfs.sh): " << status_file;
+    FAIL() << "no fixture rootfs (tests/fixtures/make-rootfs.sh): " << status_file;
   TempDir tmp("dormant-resolver-rootfs");
   const auto cases = variants(read_file_text(status_file));
 

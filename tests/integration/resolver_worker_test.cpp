@@ -18,7 +18,7 @@ using assess::Resolution;
 using assess::WorkerJob;
 using assess::WorkerResult;
 
-const fs::path kWorker = DORMANT_TEST_RESOLVE_WORKER;
+const fs::path kWorker = dormant::testing::resolve_worker_path();
 
 // Sets an environment variable for the worker for the lifetime of the object.
 class ScopedEnv {

@@ -57,7 +57,7 @@ class UpdateRepoFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(fixture_rootfs() / "var/lib/dpkg/status"))
-      GTEST_SKIP() << "no fixture rootfs (make fixtures)";
+      FAIL() << "no fixture rootfs at " << fixture_rootfs() << " (make fixtures)";
   }
 };
 

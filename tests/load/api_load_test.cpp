@@ -54,7 +54,7 @@ fs::path artifacts_dir() {
   const char* dir = std::getenv("DORMANT_TEST_ARTIFACTS");
   // ctest's ENVIRONMENT does not reach tests discovered before it was set;
   // the build's artifact directory is the default either way.
-  fs::path out = dir && *dir ? fs::path(dir) : fs::path(DORMANT_LOAD_ARTIFACTS);
+  fs::path out = dir && *dir ? fs::path(dir) : dormant::testing::build_root() / "test-artifacts/load";
   fs::create_directories(out);
   return out;
 }
@@ -74,7 +74,7 @@ bool terminal(const std::string& state) { return state != "running"; }
 class Server {
  public:
   Server(const fs::path& catalog, const fs::path& cache, const fs::path& log) : log_(log) {
-    std::vector<std::string> args{DORMANT_CLI_PATH, "--catalog",   catalog.string(), "serve",
+    std::vector<std::string> args{dormant::testing::cli_path(), "--catalog",   catalog.string(), "serve",
                                   "--listen",       "127.0.0.1:0", "--cache-dir",    cache.string()};
     const std::string log_path = log.string();
     pid_ = ::fork();

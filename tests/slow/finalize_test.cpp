@@ -228,7 +228,8 @@ class FinalizeTest : public ::testing::Test {
     (void)library_image();
   }
   void SetUp() override {
-    if (library_image().sha256.size() != 64) GTEST_SKIP() << library_image().sha256;
+    ASSERT_EQ(library_image().sha256.size(), 64u)
+        << "the suite's library image could not be hashed: " << library_image().sha256;
   }
 };
 
@@ -273,7 +274,9 @@ TEST_F(FinalizeTest, TimeOutDestroysTheDomain) {
   FinalizeResult result = finalize_boot(overlay, options);
   EXPECT_EQ(result.state, FinalizeResult::State::timeout);
   EXPECT_GE(result.elapsed, std::chrono::seconds(20));
-  EXPECT_LT(result.elapsed, std::chrono::seconds(90));
+  if (!dormant::testing::kSanitized) {
+    EXPECT_LT(result.elapsed, std::chrono::seconds(90));
+  }
   // The guest got far enough to print its kernel banner on the serial log.
   EXPECT_NE(dormant::testing::read_file_text(result.console_log).find("Linux version"), std::string::npos)
       << result.console_tail;

@@ -19,7 +19,7 @@ fs::path fixtures_dir() {
 
 ProcessResult dormant_cli(const fs::path& catalog, std::vector<std::string> args,
                           std::chrono::seconds timeout) {
-  args.insert(args.begin(), {DORMANT_CLI_PATH, "--catalog", catalog.string()});
+  args.insert(args.begin(), {dormant::testing::cli_path(), "--catalog", catalog.string()});
   return run_process(args, {timeout});
 }
 

@@ -49,7 +49,7 @@ class ServiceJobCrash : public PatchGuestTest {
 
   // `job run svc` in a session of its own, the group killed by the hook at `point`.
   bool run_killed_at(const std::string& point) {
-    return reap_session(spawn_in_session({DORMANT_CLI_PATH, "--catalog", catalog().string(), "job", "run",
+    return reap_session(spawn_in_session({dormant::testing::cli_path(), "--catalog", catalog().string(), "job", "run",
                                           "svc", "--cache-dir", cache().string()},
                                          {"DORMANT_TEST_KILL_AT=" + point, "DORMANT_TEST_KILL_GROUP=1"}));
   }

@@ -11,10 +11,6 @@
 #include "dormant/core/subprocess.hpp"
 #include "support/test_support.hpp"
 
-#ifndef DORMANT_CLI_PATH
-#error "DORMANT_CLI_PATH must name the dormant binary (tests/CMakeLists.txt)"
-#endif
-
 namespace dormant {
 namespace {
 namespace fs = std::filesystem;
@@ -43,7 +39,7 @@ class CliTest : public ::testing::Test {
   }
 
   static ProcessResult dormant(std::vector<std::string> args) {
-    args.insert(args.begin(), DORMANT_CLI_PATH);
+    args.insert(args.begin(), dormant::testing::cli_path());
     return run_process(args);
   }
   ProcessResult cli(std::vector<std::string> args) {
@@ -201,7 +197,7 @@ TEST_F(CliTest, CorruptCatalogExitsWithIoError) {
 
 TEST_F(CliTest, DefaultCatalogFollowsXdgDataHome) {
   auto result =
-      run_process({"env", "XDG_DATA_HOME=" + (dir_ / "xdg").string(), DORMANT_CLI_PATH, "library", "list"});
+      run_process({"env", "XDG_DATA_HOME=" + (dir_ / "xdg").string(), dormant::testing::cli_path(), "library", "list"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_TRUE(fs::exists(dir_ / "xdg" / "dormant" / "catalog.db"));
 }

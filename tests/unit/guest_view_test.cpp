@@ -256,7 +256,7 @@ std::unique_ptr<TwoPartitionDisk> make_two_partition_disk(const std::string& var
 
 TEST(OpenGuest, RootAndVarFromTwoGptPartitions) {
   if (!fs::exists(rootfs / "var/lib/dpkg/status"))
-    GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
+    FAIL() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   auto disk = make_two_partition_disk();
   OpenOptions options;
   options.allow_guestfs = false;
@@ -278,7 +278,7 @@ TEST(OpenGuest, RootAndVarFromTwoGptPartitions) {
 
 TEST(OpenGuest, FstabByKernelNameThroughQcow2) {
   if (!fs::exists(rootfs / "var/lib/dpkg/status"))
-    GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
+    FAIL() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   auto disk = make_two_partition_disk("/dev/vda2 /var ext4 defaults 0 2\n");
   const fs::path qcow2 = disk->dir.path() / "disk.qcow2";
   run_ok({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", disk->raw().string(), qcow2.string()});
@@ -291,7 +291,7 @@ TEST(OpenGuest, FstabByKernelNameThroughQcow2) {
 
 TEST(OpenGuest, FstabByPartuuid) {
   if (!fs::exists(rootfs / "var/lib/dpkg/status"))
-    GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
+    FAIL() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   auto disk = make_two_partition_disk("PARTUUID=VAR_PARTUUID /var ext4 defaults 0 2\n");
   OpenOptions options;
   options.allow_guestfs = false;
@@ -300,7 +300,7 @@ TEST(OpenGuest, FstabByPartuuid) {
 }
 
 TEST(OpenGuest, FstabByLabelAndMbrPartuuid) {
-  if (!fs::exists(rootfs / "var/lib/dpkg/status")) GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
+  if (!fs::exists(rootfs / "var/lib/dpkg/status")) FAIL() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   OpenOptions options;
   options.allow_guestfs = false;
   auto by_label = make_two_partition_disk("LABEL=dormant-var /var ext4 defaults 0 2\n");
@@ -316,7 +316,7 @@ TEST(OpenGuest, FstabByLabelAndMbrPartuuid) {
 
 TEST(OpenGuest, VarNamingNothingOnTheDiskIsAnError) {
   if (!fs::exists(rootfs / "var/lib/dpkg/status"))
-    GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
+    FAIL() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   const std::string missing = new_uuid();
   auto disk = make_two_partition_disk("UUID=" + missing + " /var ext4 defaults 0 2\n");
   OpenOptions options;
@@ -332,7 +332,7 @@ TEST(OpenGuest, VarNamingNothingOnTheDiskIsAnError) {
 
 TEST(OpenGuest, XfsVarNeedsTheFallback) {
   if (!fs::exists(rootfs / "var/lib/dpkg/status"))
-    GTEST_SKIP() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
+    FAIL() << "no cached rootfs (tests/fixtures/make-rootfs.sh)";
   auto disk = make_two_partition_disk("", true);
   OpenOptions options;
   options.allow_guestfs = false;

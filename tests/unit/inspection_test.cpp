@@ -313,7 +313,7 @@ TEST(Inspection, FromJsonRejectsWrongTypes) {
 // validated against docs/inspect.schema.json with python3-jsonschema.
 TEST(Inspection, RealRootfsMatchesHostToolsAndSchema) {
   if (!fs::exists(fixture_rootfs() / "var/lib/dpkg/status"))
-    GTEST_SKIP() << "no fixture rootfs at " << fixture_rootfs();
+    FAIL() << "no fixture rootfs at " << fixture_rootfs();
   FakeGuestView g;
   g.file("/usr/lib/os-release", read_file_text(fixture_rootfs() / "usr/lib/os-release"));
   g.link("/etc/os-release", fs::read_symlink(fixture_rootfs() / "etc/os-release").string());

@@ -10,10 +10,6 @@
 #include "dormant/core/subprocess.hpp"
 #include "support/test_support.hpp"
 
-#ifndef DORMANT_CLI_PATH
-#error "DORMANT_CLI_PATH must name the dormant binary (tests/CMakeLists.txt)"
-#endif
-
 namespace dormant {
 namespace {
 namespace fs = std::filesystem;
@@ -25,7 +21,7 @@ class SourceCliTest : public ::testing::Test {
   }
 
   ProcessResult cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {DORMANT_CLI_PATH, "--catalog", (dir_ / "catalog.db").string()});
+    args.insert(args.begin(), {dormant::testing::cli_path(), "--catalog", (dir_ / "catalog.db").string()});
     return run_process(args);
   }
 
@@ -190,14 +186,14 @@ TEST_F(SourceCliTest, RefusalsExitWithTheMappedCodeAndNameTheSubject) {
 
 TEST_F(SourceCliTest, HelpHasAnExampleForEachCommand) {
   for (std::string command : {"add", "list", "remove"}) {
-    auto help = run_process({DORMANT_CLI_PATH, "source", command, "--help"});
+    auto help = run_process({dormant::testing::cli_path(), "source", command, "--help"});
     EXPECT_EQ(help.exit_code, 0) << command;
     EXPECT_NE(help.out.find("dormant source " + command), std::string::npos) << help.out;
   }
-  auto add = run_process({DORMANT_CLI_PATH, "source", "add", "--help"});
+  auto add = run_process({dormant::testing::cli_path(), "source", "add", "--help"});
   EXPECT_NE(add.out.find("--allow-unsigned"), std::string::npos);
   EXPECT_NE(add.out.find("--security"), std::string::npos);
-  EXPECT_NE(run_process({DORMANT_CLI_PATH, "--help"}).out.find("source"), std::string::npos);
+  EXPECT_NE(run_process({dormant::testing::cli_path(), "--help"}).out.find("source"), std::string::npos);
 }
 
 }  // namespace

@@ -194,7 +194,7 @@ class VersionGenerator {
 };
 
 TEST(RepoVersion, TrickyPairsAgreeWithDpkg) {
-  if (!have_dpkg()) GTEST_SKIP() << "dpkg is not installed";
+  ASSERT_TRUE(have_dpkg()) << "dpkg is not installed";
   const auto& versions = tricky_versions();
   for (const auto& version : versions)
     ASSERT_TRUE(dpkg_valid(version)) << "corpus version '" << version << "' is not valid for dpkg";
@@ -218,7 +218,7 @@ TEST(RepoVersion, TrickyPairsAgreeWithDpkg) {
 // of every adjacent pair. As dpkg's order is total, agreeing on each adjacent
 // pair (lt or eq, exactly as dormant says) means agreeing on the whole order.
 TEST(RepoVersion, RandomVersionsSortLikeDpkg) {
-  if (!have_dpkg()) GTEST_SKIP() << "dpkg is not installed";
+  ASSERT_TRUE(have_dpkg()) << "dpkg is not installed";
   VersionGenerator generator(20261125);
   std::vector<std::string> versions;
   for (int i = 0; i < 2000; ++i) versions.push_back(generator.next());
@@ -248,7 +248,7 @@ TEST(RepoVersion, RandomVersionsSortLikeDpkg) {
 }
 
 TEST(RepoVersion, ValidityAgreesWithDpkg) {
-  if (!have_dpkg()) GTEST_SKIP() << "dpkg is not installed";
+  ASSERT_TRUE(have_dpkg()) << "dpkg is not installed";
   std::vector<std::string> inputs = {
       "",
       " ",
