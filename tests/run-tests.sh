@@ -10,7 +10,8 @@
 #   integration  ctest -L integration -LE release in $ASAN_BUILD (ASan+UBSan), DORMANT_FIXTURES set
 #   release      ctest -L release -LE slow        in $BUILD: what ASan cannot run (libvirt RPC, crash shards)
 #   fuzz         each $FUZZ_BUILD/tests/*_fuzz for FUZZ_SECONDS, $JOBS at a time, seeded from the fixtures
-#   slow         ctest -L slow                    in $BUILD (libvirt guests, libguestfs, load, browser)
+#   slow         ctest -L slow                    in $BUILD (libvirt guests, libguestfs, load, browser),
+#                beside unit..fuzz from the end of fixtures on (its lines are prefixed "[slow]")
 #
 # ctest runs one process per suite (cmake/gtest_suites.cmake), so a suite's
 # set-up runs once. A skip counts as skipped only for a reason listed in
@@ -34,14 +35,16 @@ FUZZ_BUILD=$(absolute "$FUZZ_BUILD")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
-passed=0
-failed=0
-skipped=0
-summary=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/dormant-run-tests.XXXXXX")
 times="$work/times.tsv"
+tiers="$work/tiers.tsv"  # name, passed, failed, skipped, seconds: one line per tier, from both streams
 : >"$times"
+: >"$tiers"
+slow_pid=""
 trap 'rm -rf "$work"' EXIT
+# What a failed tier does: the main stream stops (finish); the slow stream,
+# a subshell of its own, ends.
+on_tier_failure=finish
 
 wanted() { [[ " $TIERS " == *" $1 "* ]]; }
 
@@ -57,13 +60,20 @@ slowest() {
 }
 
 finish() {
+  if [ -n "$slow_pid" ]; then
+    echo "==== waiting for the slow tier (it runs beside the others)"
+    wait "$slow_pid"
+    slow_pid=""
+  fi
   slowest
   echo
   echo "==== summary"
-  local line
-  for line in "${summary[@]}"; do echo "  $line"; done
-  echo "$passed passed, $failed failed, $skipped skipped"
-  [ "$failed" -eq 0 ]
+  awk -F'\t' '{printf "  %-12s %4d passed, %d failed, %d skipped, %4d s\n", $1, $2, $3, $4, $5}' "$tiers"
+  [ -f "$work/slow.skipped" ] && echo "  slow         SKIPPED (DORMANT_SKIP_SLOW=1)"
+  local p f s
+  read -r p f s < <(awk -F'\t' '{p += $2; f += $3; s += $4} END {print p + 0, f + 0, s + 0}' "$tiers")
+  echo "$p passed, $f failed, $s skipped"
+  [ "$f" -eq 0 ]
   exit $?
 }
 
@@ -71,18 +81,13 @@ finish() {
 tier_end() {
   local name=$1 p=$2 f=$3 start=$4 s=${5:-0}
   local seconds=$(( $(date +%s) - start ))
-  passed=$((passed + p))
-  failed=$((failed + f))
-  skipped=$((skipped + s))
-  local line
-  line=$(printf '%-12s %4d passed, %d failed, %d skipped, %4d s' "$name" "$p" "$f" "$s" "$seconds")
-  summary+=("$line")
+  printf '%s\t%d\t%d\t%d\t%d\n' "$name" "$p" "$f" "$s" "$seconds" >>"$tiers"
   [ -n "${DORMANT_PHASES_FILE:-}" ] && printf 'tier %s\t%d\t%d passed, %d failed, %d skipped\n' \
     "$name" "$seconds" "$p" "$f" "$s" >>"$DORMANT_PHASES_FILE"
-  echo "<== $line"
+  printf '<== %-12s %4d passed, %d failed, %d skipped, %4d s\n' "$name" "$p" "$f" "$s" "$seconds"
   if [ "$f" -ne 0 ]; then
     echo "!!! tier $name failed: stopping here (fail fast)"
-    finish
+    $on_tier_failure 1
   fi
 }
 
@@ -97,22 +102,24 @@ run_ctest() {
   if [ ! -f "$dir/CTestTestfile.cmake" ]; then
     echo "!!! $dir is not a configured build directory: run 'make test' (or 'make build-tests' / 'make build-asan')"
     tier_end "$name" 0 1 "$start"
+    return
   fi
-  rm -rf "$dir/test-results"
   mkdir -p "$dir/test-results"
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" --output-junit "$junit" "$@") 2>&1 | tee "$log"
   if grep -q 'No tests were found' "$log" || [ ! -s "$junit" ]; then
     echo "!!! $name: ctest ran no test in $dir ($*): a tier that tests nothing is a failure"
     tier_end "$name" 0 1 "$start"
+    return
   fi
   python3 "$root/tests/support/gtest_results.py" "$name" "$junit" "$dir/test-results" \
-    "$root/tests/skip-allowlist.txt" "$times" >"$work/$name.counts" 2>&1
+    "$root/tests/skip-allowlist.txt" "$times" "$start" >"$work/$name.counts" 2>&1
   grep -E '^(FAILED|SKIPPED) ' "$work/$name.counts" | sed 's/^/  /'
   counts=$(tail -1 "$work/$name.counts")
   if ! [[ $counts =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
     cat "$work/$name.counts"
     echo "!!! $name: could not count the results"
     tier_end "$name" 0 1 "$start"
+    return
   fi
   read -r p f s <<<"$counts"
   tier_end "$name" "$p" "$f" "$start" "$s"
@@ -142,6 +149,29 @@ if wanted fixtures || wanted integration || wanted release || wanted fuzz || wan
     echo "!!! fixtures: make-images.sh failed"
   fi
   tier_end fixtures "$p" "$f" "$start"
+fi
+
+# ---------------------------------------------------------------- slow
+# The slow tier runs beside the others, from here on: its guests under TCG
+# and the libguestfs appliance leave the other tiers' waits for qemu, apt
+# and sockets something to fill, and the two streams together take less
+# wall time than one after the other. Its lines are prefixed "[slow]".
+if wanted slow; then
+  if [ "${DORMANT_SKIP_SLOW:-0}" = 1 ]; then
+    echo
+    echo "###################################################################"
+    echo "### SLOW TIER SKIPPED (DORMANT_SKIP_SLOW=1): libguestfs / libvirt ###"
+    echo "### end-to-end tests did NOT run.                                 ###"
+    echo "###################################################################"
+    touch "$work/slow.skipped"
+  else
+    header 5 "slow: ctest -L slow in $BUILD (libvirt guests, libguestfs appliance, load, browser; beside the other tiers)"
+    (
+      on_tier_failure="exit"
+      run_ctest slow "$BUILD" -L slow
+    ) > >(sed -u 's/^/[slow] /') 2>&1 &
+    slow_pid=$!
+  fi
 fi
 
 # ---------------------------------------------------------------- unit
@@ -192,6 +222,11 @@ seed_corpus() {
         qemu-img dd -f "$format" -O raw bs=65536 count=1 if="$fx/$img" of="$dir/$base.head" || return 1
         [ -s "$dir/$base.head" ] || { echo "seed: $dir/$base.head is empty" >&2; return 1; }
       done ;;
+    *version*)
+      # Pairs of real versions ("a|b") from the fixture's dpkg status,
+      # neighbours in its order: epochs, revisions, tildes as Debian has them.
+      awk '/^Version: / {print $2}' "$fx/trees/slim/var/lib/dpkg/status" | head -40 |
+        awk -v dir="$dir" 'NR > 1 {printf "%s|%s", prev, $0 > (dir "/pair-" NR)} {prev = $0}' || return 1 ;;
     *format*)
       local img
       for img in "$fx"/*.* "$fx"/hostile/*.*; do
@@ -250,21 +285,6 @@ if wanted fuzz; then
     done
   done
   tier_end fuzz "$p" "$f" "$start"
-fi
-
-# ---------------------------------------------------------------- slow
-if wanted slow; then
-  if [ "${DORMANT_SKIP_SLOW:-0}" = 1 ]; then
-    echo
-    echo "###################################################################"
-    echo "### SLOW TIER SKIPPED (DORMANT_SKIP_SLOW=1): libguestfs / libvirt ###"
-    echo "### end-to-end tests did NOT run.                                 ###"
-    echo "###################################################################"
-    summary+=("slow         SKIPPED (DORMANT_SKIP_SLOW=1)")
-  else
-    header 5 "slow: ctest -L slow in $BUILD (libvirt guests, libguestfs appliance, load, browser; minutes)"
-    run_ctest slow "$BUILD" -L slow
-  fi
 fi
 
 finish

@@ -183,8 +183,8 @@ void check_absent_paths_are_nullopt_and_caps_hold(GuestView& view,
   }
 }
 
-// Every check runs on one appliance: ctest starts a process per test, and a
-// launch costs far more than all the reads together.
+// Every check runs on one appliance: a launch costs far more than all the
+// reads together.
 class SlowGuestfsView : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SlowGuestfsView, ReadsTheGuestLikeTheSlimTree) {
@@ -221,8 +221,13 @@ TEST_P(SlowGuestfsView, ReadsTheGuestLikeTheSlimTree) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Images, SlowGuestfsView, ::testing::Values("lvm", "xfs", "btrfs", "luks"),
-                         [](const auto& info) { return info.param; });
+// One suite per image, so that ctest (one process per suite) launches the
+// appliances two at a time.
+const auto kImageName = [](const auto& info) { return info.param; };
+INSTANTIATE_TEST_SUITE_P(Lvm, SlowGuestfsView, ::testing::Values("lvm"), kImageName);
+INSTANTIATE_TEST_SUITE_P(Xfs, SlowGuestfsView, ::testing::Values("xfs"), kImageName);
+INSTANTIATE_TEST_SUITE_P(Btrfs, SlowGuestfsView, ::testing::Values("btrfs"), kImageName);
+INSTANTIATE_TEST_SUITE_P(Luks, SlowGuestfsView, ::testing::Values("luks"), kImageName);
 
 TEST(SlowGuestfsLuks, WrongKeyIsAClearError) {
   const auto& image = fixtures().images.at("luks");

@@ -2,7 +2,7 @@
 """Counts one tier's results from what the tests wrote, not from ctest's
 verdict alone (tests/run-tests.sh calls this after each ctest tier).
 
-    gtest_results.py TIER CTEST_JUNIT RESULTS_DIR ALLOWLIST TIMES_TSV
+    gtest_results.py TIER CTEST_JUNIT RESULTS_DIR ALLOWLIST TIMES_TSV [START]
 
 CTEST_JUNIT is ctest's --output-junit file: one entry per ctest test, which is
 one GoogleTest suite (cmake/gtest_suites.cmake) or one script test. For a
@@ -17,8 +17,9 @@ every test case in it counts:
   mount possible here"); any other skip is a failure, so a broken set-up can
   never read as skipped;
 - a suite whose process failed (a sanitizer report at exit, a crash, a
-  time-out) while its XML shows no failure, or that left no XML, counts one
-  failure more.
+  time-out) while its XML shows no failure, or that left no XML (or only one
+  older than START, the tier's start in seconds since the epoch: a previous
+  run's), counts one failure more.
 
 Prints "PASSED FAILED SKIPPED" on the last line of stdout, the reasons for
 every failure and skip above it, and appends "seconds<TAB>kind<TAB>name" rows
@@ -88,9 +89,11 @@ class Tally:
             return  # DISABLED_ tests: gtest lists them, nobody runs them
         self.passed += 1
 
-    def count_suite(self, name, process_failed, status, xml_path, times):
+    def count_suite(self, name, process_failed, status, xml_path, times, start):
         before = self.failed
         try:
+            if xml_path.stat().st_mtime < start:
+                raise OSError(f"{xml_path} is older than this tier: a previous run's")
             root = ET.parse(xml_path).getroot()
         except (OSError, ET.ParseError) as error:
             self.fail(name, f"left no readable results ({error}); ctest status {status!r}")
@@ -113,6 +116,7 @@ class Tally:
 
 def main():
     tier, junit, results, allowlist, times_tsv = sys.argv[1:6]
+    start = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
     tally = Tally(load_allowlist(allowlist))
     times = []
     entries = list(ctest_entries(junit))
@@ -122,7 +126,7 @@ def main():
         times.append((seconds, "suite", name))
         xml_path = Path(results) / (name.replace("/", "_") + ".xml")
         if xml_path.exists() or name.split(".")[0] in ("unit", "integration", "slow", "load"):
-            tally.count_suite(name, failed, status, xml_path, times)
+            tally.count_suite(name, failed, status, xml_path, times, start)
         elif failed:
             tally.fail(name, f"ctest status {status!r}")
         else:
