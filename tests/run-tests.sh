@@ -10,8 +10,9 @@
 #   integration  ctest -L integration -LE release in $ASAN_BUILD (ASan+UBSan), DORMANT_FIXTURES set
 #   release      ctest -L release -LE slow        in $BUILD: what ASan cannot run (libvirt RPC, crash shards)
 #   fuzz         each $FUZZ_BUILD/tests/*_fuzz for FUZZ_SECONDS, $JOBS at a time, seeded from the fixtures
-#   slow         ctest -L slow                    in $BUILD (libvirt guests, libguestfs, load, browser),
+#   slow         ctest -L slow -LE serial         in $BUILD (libvirt guests, libguestfs, load, browser),
 #                beside unit..fuzz from the end of fixtures on (its lines are prefixed "[slow]")
+#   serial       ctest -L serial                  in $BUILD, last and alone: it stops the local libvirtd
 #
 # ctest runs one process per suite (cmake/gtest_suites.cmake), so a suite's
 # set-up runs once. A skip counts as skipped only for a reason listed in
@@ -64,6 +65,12 @@ finish() {
     echo "==== waiting for the slow tier (it runs beside the others)"
     wait "$slow_pid"
     slow_pid=""
+    # The tests that stop the local libvirtd run last and alone: nothing
+    # else may be using the daemon then (label `serial`).
+    if [ "${1:-0}" = 0 ] && ! grep -qP '\t[1-9][0-9]*\t[0-9]+\t[0-9]+$' "$tiers"; then
+      header 6 "serial: ctest -L serial in $BUILD (stops and restarts the local libvirtd; alone)"
+      run_ctest serial "$BUILD" -L serial
+    fi
   fi
   slowest
   echo
@@ -168,7 +175,7 @@ if wanted slow; then
     header 5 "slow: ctest -L slow in $BUILD (libvirt guests, libguestfs appliance, load, browser; beside the other tiers)"
     (
       on_tier_failure="exit"
-      run_ctest slow "$BUILD" -L slow
+      run_ctest slow "$BUILD" -L slow -LE serial
     ) > >(sed -u 's/^/[slow] /') 2>&1 &
     slow_pid=$!
   fi
@@ -287,4 +294,4 @@ if wanted fuzz; then
   tier_end fuzz "$p" "$f" "$start"
 fi
 
-finish
+finish 0
