@@ -130,7 +130,11 @@ void clean_hosts(catalog::Catalog& catalog, const catalog::PatchRun& run, std::v
 
 bool patch_run_is_live(catalog::Catalog& catalog, const std::string& run_id) {
   auto run = catalog.find_patch_run(run_id);
-  if (!run || run->state != "running") return false;
+  if (run && run->state != "running") return false;  // finished here: what it left is a leftover
+  // Running here, or unknown to this catalog: live while its process is. An
+  // unknown run whose process lives is another catalog's job on this machine
+  // using the same daemon, and its VM is not ours to destroy (the slow tests
+  // saw `host cleanup` of one catalog remove another's running VMs).
   return process_alive(pid_of_run(run_id));
 }
 

@@ -46,7 +46,8 @@ struct Fixtures {
 // Builds (or reuses the cached) images once per process.
 const Fixtures& fixtures() {
   static const Fixtures f = [] {
-    std::vector<std::string> argv{(dormant::testing::source_dir() / "tests/fixtures/make-guestfs-images.sh").string()};
+    std::vector<std::string> argv{
+        (dormant::testing::source_dir() / "tests/fixtures/make-guestfs-images.sh").string()};
     if (const char* dir = std::getenv("DORMANT_GUESTFS_FIXTURES")) argv.emplace_back(dir);
     dormant::ProcessOptions opts;
     opts.timeout = std::chrono::minutes(20);

@@ -49,9 +49,17 @@ class ServiceJobCrash : public PatchGuestTest {
 
   // `job run svc` in a session of its own, the group killed by the hook at `point`.
   bool run_killed_at(const std::string& point) {
-    return reap_session(spawn_in_session({dormant::testing::cli_path(), "--catalog", catalog().string(), "job", "run",
-                                          "svc", "--cache-dir", cache().string()},
+    return reap_session(spawn_in_session({dormant::testing::cli_path(), "--catalog", catalog().string(),
+                                          "job", "run", "svc", "--cache-dir", cache().string()},
                                          {"DORMANT_TEST_KILL_AT=" + point, "DORMANT_TEST_KILL_GROUP=1"}));
+  }
+
+  // What the catalog says about the last run's item, for a kill point that
+  // was never reached: the run ended (failed or done) before it.
+  std::string last_item() {
+    return sqlite_query(catalog(),
+                        "SELECT state || ': ' || coalesce(reason, '') || '\n' || log FROM job_items "
+                        "WHERE run_id = (SELECT max(id) FROM job_runs)");
   }
 
   std::string last_patch_run() {
@@ -73,7 +81,7 @@ class ServiceJobCrash : public PatchGuestTest {
 TEST_F(ServiceJobCrash, KilledBeforeAndWhileTheVmRunsThenCancelledLeavesNothing) {
   for (const char* point : {"host-chosen", "copied", "booted"}) {
     SCOPED_TRACE(point);
-    ASSERT_TRUE(run_killed_at(point)) << "the kill point was never reached";
+    ASSERT_TRUE(run_killed_at(point)) << "the kill point was never reached; the item: " << last_item();
     const auto run = last_patch_run();
     if (std::string(point) != "host-chosen") {
       // The state the crash left: the run's volumes are in the pool (the
@@ -94,7 +102,7 @@ TEST_F(ServiceJobCrash, KilledBeforeAndWhileTheVmRunsThenCancelledLeavesNothing)
 }
 
 TEST_F(ServiceJobCrash, KilledAfterTheGuestWasUpdatedOnTheHostThenResumedCommits) {
-  ASSERT_TRUE(run_killed_at("shut-down")) << "the kill point was never reached";
+  ASSERT_TRUE(run_killed_at("shut-down")) << "the kill point was never reached; the item: " << last_item();
   const auto run = last_patch_run();
   EXPECT_FALSE(pool_volumes_with(pool_, run).empty());
   auto resumed = dormant_cli(catalog(), {"job", "resume", "svc", "--json", "--cache-dir", cache().string()});

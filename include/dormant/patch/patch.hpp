@@ -119,8 +119,10 @@ PatchReport patch_images(catalog::Catalog& catalog, const std::vector<catalog::I
 std::vector<std::filesystem::path> remove_abandoned_work(catalog::Catalog& catalog,
                                                          const std::filesystem::path& library_dir);
 
-// A patch run is live while the catalog has it running and its process (the
-// pid after the run id's last '-', on this machine) exists.
+// A patch run is live while its process (the pid after the run id's last
+// '-', on this machine) exists, unless the catalog records it as finished.
+// A run the catalog does not know is another catalog's: live while its
+// process is.
 bool patch_run_is_live(catalog::Catalog& catalog, const std::string& run_id);
 
 // The reason reconcile_dead_runs gives an image it found half done; a job
