@@ -49,15 +49,18 @@ on_tier_failure=finish
 
 wanted() { [[ " $TIERS " == *" $1 "* ]]; }
 
+# top15 KIND TITLE: the 15 longest rows of kind KIND (suite or test) in $times.
+top15() {
+  echo "==== the 15 slowest $2"
+  awk -F'\t' -v kind="$1" '$2 == kind' "$times" | sort -t"$(printf '\t')" -k1,1 -rn | head -15 |
+    awk -F'\t' '{printf "  %7.1f s  %-12s %s\n", $1, $3, $4}'
+}
+
 slowest() {
   [ -s "$times" ] || return 0
   echo
-  echo "==== the 15 slowest suites (wall seconds, set-up included)"
-  awk -F'\t' '$2 == "suite"' "$times" | sort -t"$(printf '\t')" -k1,1 -rn | head -15 |
-    awk -F'\t' '{printf "  %7.1f s  %-12s %s\n", $1, $3, $4}'
-  echo "==== the 15 slowest tests"
-  awk -F'\t' '$2 == "test"' "$times" | sort -t"$(printf '\t')" -k1,1 -rn | head -15 |
-    awk -F'\t' '{printf "  %7.1f s  %-12s %s\n", $1, $3, $4}'
+  top15 suite "suites (wall seconds, set-up included)"
+  top15 test tests
 }
 
 finish() {

@@ -464,12 +464,7 @@ TEST_P(CliPatchKilled, LeavesTheImageWholeAndTheNextRunCleansUp) {
   }
   // No qemu-nbd or qemu-storage-daemon of the run outlives it (they end on
   // their own once the killed run's sockets close).
-  EXPECT_TRUE(wait_until(
-      [&] {
-        return run_process({"pgrep", "-af", library_.string()}).out.empty();
-      },
-      std::chrono::seconds(10)))
-      << "processes left: " << run_process({"pgrep", "-af", library_.string()}).out;
+  EXPECT_EQ(processes_left(library_.string(), std::chrono::seconds(10)), "") << "processes left";
 
   ASSERT_EQ(patch({image.string(), "--dry-run", "--offline"}).exit_code, 0);
   expect_no_work_left();

@@ -73,13 +73,8 @@ class JobCrash : public JobTest {
     }
     crash.killed = reap_session(pid);
     // The item processes die with the runner (PR_SET_PDEATHSIG) or the group kill.
-    EXPECT_TRUE(wait_until(
-        [&] {
-          return run_process({"pgrep", "-f", catalog().string()}).out.empty();
-        },
-        std::chrono::seconds(10)))
-        << "processes of the killed run outlived it: "
-        << run_process({"pgrep", "-af", catalog().string()}).out;
+    EXPECT_EQ(processes_left(catalog().string(), std::chrono::seconds(10)), "")
+        << "processes of the killed run outlived it";
     return crash;
   }
 

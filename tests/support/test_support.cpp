@@ -129,6 +129,11 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
   return true;
 }
 
+std::string processes_left(const std::string& pattern, std::chrono::milliseconds timeout) {
+  if (wait_until([&] { return run_process({"pgrep", "-f", pattern}).out.empty(); }, timeout)) return "";
+  return run_process({"pgrep", "-af", pattern}).out;
+}
+
 namespace {
 
 // CMakeCache.txt's value for KEY (KEY:TYPE=value), or "".

@@ -74,6 +74,10 @@ void sfdisk(const std::filesystem::path& target, const std::string& script);
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds every = std::chrono::milliseconds(20));
 
+// What `pgrep -af PATTERN` still lists once `timeout` has passed, or ""
+// as soon as no process matches: for "no process of this run outlives it".
+std::string processes_left(const std::string& pattern, std::chrono::milliseconds timeout);
+
 // Timing bounds (a run takes under N seconds) hold in the release build
 // only: ASan and UBSan slow the code by a factor that depends on the
 // machine. Tests that assert a duration check this first.
